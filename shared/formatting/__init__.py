@@ -1,0 +1,1 @@
+"""Rendering of ``AlertEvent`` for human-facing sinks (pure: no network, no sending)."""
