@@ -9,6 +9,7 @@ unless SLACK_BOT_TOKEN or SLACK_WEBHOOK_URL is set. Each event's fate is read ba
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 import time
@@ -168,6 +169,9 @@ def run(*, use_emulator: bool = True, state_dir: Path = Path(".alert-relay")) ->
         Path(f"{ledger_path}{suffix}").unlink(missing_ok=True)  # a fresh demo every run
     os.environ["RELAY_LEDGER"] = f"sqlite:///{ledger_path}"
     os.environ.setdefault("GOOGLE_CLOUD_PROJECT", PROJECT)
+    # Keep the demo readable: the relay's per-event JSON log lines only from WARNING up.
+    os.environ.setdefault("RELAY_LOG_LEVEL", "WARNING")
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
     unavailable = missing_reason("pubsub") if use_emulator else "disabled with --no-emulator"
     slack = (

@@ -122,7 +122,7 @@ def cmd_trace(args: argparse.Namespace) -> int:
 
 
 def cmd_local(args: argparse.Namespace) -> int:
-    from shared.local import run
+    from localdev.local import run
 
     return run(use_emulator=not args.no_emulator, state_dir=Path(args.state_dir))
 

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from localdev.emulators import PROJECT, FirestoreEmulator, PubSubEmulator, missing_reason
 from tests.fakes import FakeClock, FakeSlackServer, FakeWebhookServer, SleepRecorder
-from tests.fakes.emulators import PROJECT, FirestoreEmulator, PubSubEmulator, missing_reason
 
 SLACK_TOKEN = "xoxb-test-token"
 SLACK_CHANNELS = frozenset({"C0ALERTS", "C0PLATFORM", "C0RESOLVED"})
@@ -85,7 +85,7 @@ def pubsub_env(isolate_environment: None, pubsub_emulator: str, monkeypatch: pyt
     """PUBSUB_EMULATOR_HOST and GOOGLE_CLOUD_PROJECT set for this test; returns the host.
 
     Create Pub/Sub clients inside the test (after this fixture), and use unique topic names
-    (tests.fakes.emulators.unique_name): the emulator is shared by the whole session.
+    (localdev.emulators.unique_name): the emulator is shared by the whole session.
     """
     monkeypatch.setenv("PUBSUB_EMULATOR_HOST", pubsub_emulator)
     monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", PROJECT)

@@ -18,8 +18,8 @@ from slack_sdk.http_retry import RateLimitErrorRetryHandler
 from slack_sdk.http_retry import builtin_handlers as slack_retry_handlers
 from slack_sdk.webhook import WebhookClient
 
+from localdev.emulators import PROJECT, missing_reason, unique_name
 from tests.fakes import FakeClock, FakeSlackServer, FakeWebhookServer, Respond, SleepRecorder, Stall
-from tests.fakes.emulators import PROJECT, missing_reason, unique_name
 
 TS_RE = re.compile(r"^\d{10}\.\d{6}$")
 

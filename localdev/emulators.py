@@ -1,4 +1,5 @@
-"""Google's own Pub/Sub and Firestore emulators (preinstalled with google-cloud-cli on the image).
+"""Google's own Pub/Sub and Firestore emulators (preinstalled with google-cloud-cli on the image),
+used by the tests and by the local run.
 
 Usage::
 
