@@ -37,7 +37,8 @@ class InboundMessage:
     def json(self) -> Any:
         """The payload decoded as JSON; a clear permanent error when it is not."""
         try:
-            return json.loads(self.data)
+            # Decode explicitly: json.loads(bytes) would guess UTF-16/32 from the first bytes.
+            return json.loads(self.data.decode("utf-8-sig"))
         except UnicodeDecodeError as exc:
             raise UnsupportedPayload(
                 f"message data is not UTF-8 text: {exc.reason} at byte {exc.start}",
