@@ -92,7 +92,9 @@ def run_child(code: str, *, cwd: Path, env: dict[str, str], timeout: float = 90)
         timeout=timeout,
         check=False,
     )
-    assert proc.returncode == 0, f"child failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    assert proc.returncode == 0, (
+        f"child failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    )
     return json.loads(result_file.read_text())
 
 
@@ -188,7 +190,9 @@ def test_relay_archive_holds_entry_point_shared_and_requirements() -> None:
     assert files["main.py"] == ROOT / "functions" / "relay" / "main.py"
     assert files["requirements.txt"] == ROOT / "requirements.txt"
     expected_py = {
-        p.relative_to(ROOT).as_posix() for p in (ROOT / "shared").rglob("*.py") if "__pycache__" not in p.parts
+        p.relative_to(ROOT).as_posix()
+        for p in (ROOT / "shared").rglob("*.py")
+        if "__pycache__" not in p.parts
     }
     assert expected_py, "no shared/**/*.py found"
     assert expected_py <= set(files)
