@@ -224,7 +224,7 @@ class TestFanOut:
     def test_last_attempt_dead_letters_with_the_reason(
         self, relay: Relay, webhook_server: FakeWebhookServer, ledger: MemoryLedger
     ) -> None:
-        """On the subscription's last attempt the relay keeps the reason instead of letting Pub/Sub drop it."""
+        """On the last attempt the relay dead-letters with the reason rather than letting Pub/Sub drop it."""
         webhook_server.script("/hook", Respond(status=503, body="busy"))
         outcome = relay.handle(message(argo(), attempt=5))
         assert (outcome.disposition, outcome.reason) == (Disposition.ACK, "retries_exhausted")

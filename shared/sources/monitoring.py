@@ -32,9 +32,13 @@ _STATES = {"open": Status.FIRING, "closed": Status.RESOLVED}
 _SEVERITIES = {s.value: s for s in Severity}
 _NO_SEVERITY = {"", "no severity", "no_severity", "severity_unspecified"}
 # Resource labels that say where something runs, under the names the rest of the relay routes on.
+# prometheus_target (Managed Service for Prometheus) uses namespace/cluster/job; k8s_* use *_name.
 _RESOURCE_LABELS = {
+    "namespace": "namespace",
     "namespace_name": "namespace",
+    "cluster": "cluster",
     "cluster_name": "cluster",
+    "job": "job",
     "location": "location",
     "zone": "zone",
     "region": "region",
