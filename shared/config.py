@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     relay_http_timeout: Annotated[float, Field(gt=0, le=60)] = 10.0
     relay_max_retry_wait: Annotated[float, Field(ge=0, le=60)] = 5.0
     relay_ledger_retention_days: Annotated[int, Field(ge=1, le=3650)] = 30
+    relay_firestore_database: str = "(default)"
+    relay_firestore_prefix: Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_]{0,40}$")] = "alert_relay"
     relay_log_level: str = "INFO"
 
     @field_validator("relay_ledger")

@@ -113,7 +113,11 @@ def build_relay(
     routing = routing or load_routes(settings.relay_routes)
     publisher = Publisher(timeout=settings.relay_http_timeout)
     ledger = ledger or open_ledger(
-        settings.relay_ledger, retention=timedelta(days=settings.relay_ledger_retention_days)
+        settings.relay_ledger,
+        retention=timedelta(days=settings.relay_ledger_retention_days),
+        project=settings.google_cloud_project,
+        database=settings.relay_firestore_database,
+        prefix=settings.relay_firestore_prefix,
     )
     dead_letter: DeadLetter
     if settings.relay_dead_letter_topic:

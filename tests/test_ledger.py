@@ -6,6 +6,7 @@ import multiprocessing
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,15 +21,31 @@ from shared.ledger import (
 )
 from shared.ledger.memory import MemoryLedger
 from shared.ledger.sqlite import SqliteLedger
+from localdev.emulators import unique_name
 
 T0 = datetime(2026, 5, 2, 9, 0, tzinfo=UTC)
 LEASE = timedelta(minutes=5)
 WINDOW = timedelta(minutes=30)
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+def make_ledger(kind: str, request: pytest.FixtureRequest, tmp_path: Path, **kwargs: Any) -> Ledger:
+    if kind == "memory":
+        return MemoryLedger(**kwargs)
+    if kind == "sqlite":
+        return SqliteLedger(tmp_path / "ledger.sqlite3", **kwargs)
+    request.getfixturevalue("firestore_env")  # skips with the reason where the emulator is missing
+    from shared.ledger.firestore import FirestoreLedger
+
+    # A fresh collection prefix per test: the emulator is shared by the whole session.
+    return FirestoreLedger(project="local-project", prefix=unique_name("t").replace("-", "_"), **kwargs)
+
+
+KINDS = ["memory", "sqlite", pytest.param("firestore", marks=pytest.mark.emulator)]
+
+
+@pytest.fixture(params=KINDS)
 def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Ledger]:
-    made: Ledger = MemoryLedger() if request.param == "memory" else SqliteLedger(tmp_path / "ledger.sqlite3")
+    made = make_ledger(request.param, request, tmp_path)
     yield made
     made.close()
 
@@ -145,6 +162,27 @@ class TestRepeats:
         assert self.decide(ledger, "e2", scope="b").verdict is Verdict.FIRST
 
 
+class TestExpiry:
+    @pytest.mark.parametrize("kind", KINDS)
+    def test_expired_records_read_as_absent(
+        self, kind: str, request: pytest.FixtureRequest, tmp_path: Path
+    ) -> None:
+        """Records past their retention are treated as absent (Firestore's TTL deletes them later)."""
+        ledger = make_ledger(kind, request, tmp_path, retention=timedelta(days=1))
+        ledger.claim(event_id="e1", sink="s", now=T0, lease=LEASE)
+        ledger.complete(event_id="e1", sink="s", receipt={}, now=T0)
+        ledger.decide_repeat(
+            event_id="e1", scope="r", fingerprint="fp", status="firing", window=WINDOW, now=T0
+        )
+        later = T0 + timedelta(days=2)
+        assert ledger.claim(event_id="e1", sink="s", now=later, lease=LEASE).state is ClaimState.ACQUIRED
+        again = ledger.decide_repeat(
+            event_id="e2", scope="r", fingerprint="fp", status="firing", window=WINDOW, now=later
+        )
+        assert again.verdict is Verdict.FIRST
+        ledger.close()
+
+
 class TestRecords:
     def test_trace_keeps_entries_in_order(self, ledger: Ledger) -> None:
         """`alert-relay trace` reads an event's fate back in the order it happened."""
@@ -177,15 +215,6 @@ class TestSqliteDurability:
         second = SqliteLedger(path)
         assert second.claim(event_id="e1", sink="s", now=T0, lease=LEASE).state is ClaimState.DONE
         second.close()
-
-    def test_expired_records_read_as_absent(self, tmp_path: Path) -> None:
-        """Records past their retention are treated as absent, as Firestore TTL will delete them."""
-        ledger = SqliteLedger(tmp_path / "l.sqlite3", retention=timedelta(days=1))
-        ledger.claim(event_id="e1", sink="s", now=T0, lease=LEASE)
-        ledger.complete(event_id="e1", sink="s", receipt={}, now=T0)
-        later = T0 + timedelta(days=2)
-        assert ledger.claim(event_id="e1", sink="s", now=later, lease=LEASE).state is ClaimState.ACQUIRED
-        ledger.close()
 
 
 def _claim_in_process(
@@ -223,3 +252,47 @@ def test_open_ledger_picks_the_implementation(url: str, kind: Callable[..., Ledg
     ledger = open_ledger(url.format(tmp=tmp_path))
     assert isinstance(ledger, kind)  # type: ignore[arg-type]
     ledger.close()
+
+
+@pytest.mark.emulator
+def test_firestore_claim_is_atomic_across_instances(request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    """Six relay instances (own clients) racing for one delivery: exactly one acquires it."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from shared.ledger.firestore import FirestoreLedger
+
+    request.getfixturevalue("firestore_env")
+    prefix = unique_name("race").replace("-", "_")
+    instances = [FirestoreLedger(project="local-project", prefix=prefix) for _ in range(6)]
+    with ThreadPoolExecutor(6) as pool:
+        states = list(
+            pool.map(lambda lg: lg.claim(event_id="e1", sink="s", now=T0, lease=LEASE).state, instances)
+        )
+    assert sorted(s.value for s in states) == ["acquired"] + ["busy"] * 5
+    for instance in instances:
+        instance.close()
+
+
+@pytest.mark.emulator
+def test_firestore_concurrent_repeats_are_all_counted(request: pytest.FixtureRequest) -> None:
+    """Five instances deciding repeats of one alert at once: one is sent, four counted 1..4."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from shared.ledger.firestore import FirestoreLedger
+
+    request.getfixturevalue("firestore_env")
+    prefix = unique_name("rep").replace("-", "_")
+    instances = [FirestoreLedger(project="local-project", prefix=prefix) for _ in range(5)]
+
+    def decide(pair: tuple[int, FirestoreLedger]) -> RepeatDecision:
+        n, ledger = pair
+        return ledger.decide_repeat(
+            event_id=f"e{n}", scope="r", fingerprint="fp", status="firing", window=WINDOW, now=T0
+        )
+
+    with ThreadPoolExecutor(5) as pool:
+        decisions = list(pool.map(decide, enumerate(instances)))
+    assert sorted(d.verdict.value for d in decisions) == ["first"] + ["suppressed"] * 4
+    assert sorted(d.count for d in decisions if d.verdict is Verdict.SUPPRESSED) == [1, 2, 3, 4]
+    for instance in instances:
+        instance.close()

@@ -4,8 +4,8 @@ It keeps, per event and sink, a delivery record claimed before sending (so a red
 or a concurrent instance never sends again) and completed after; per route and fingerprint, the
 repeat state behind the suppression window; per event, a trace of every outcome; and dead letters.
 
-Implementations: ``MemoryLedger`` (unit tests), ``SqliteLedger`` (local default); a Firestore one
-follows with the same contract. ``open_ledger(url)`` is the only place that picks one.
+Implementations: ``MemoryLedger`` (unit tests), ``SqliteLedger`` (local default) and
+``FirestoreLedger`` (production), all passing the same contract tests. ``open_ledger(url)`` is the only place that picks one.
 """
 
 from __future__ import annotations
@@ -116,8 +116,15 @@ class Ledger(Protocol):
     def close(self) -> None: ...
 
 
-def open_ledger(url: str, *, retention: timedelta = timedelta(days=30)) -> Ledger:
-    """The ledger named by RELAY_LEDGER: ``memory``, ``sqlite:///PATH`` (or ``firestore``, next)."""
+def open_ledger(
+    url: str,
+    *,
+    retention: timedelta = timedelta(days=30),
+    project: str | None = None,
+    database: str = "(default)",
+    prefix: str = "alert_relay",
+) -> Ledger:
+    """The ledger named by RELAY_LEDGER: ``memory``, ``sqlite:///PATH`` or ``firestore``."""
     if url == "memory":
         from shared.ledger.memory import MemoryLedger
 
@@ -126,10 +133,14 @@ def open_ledger(url: str, *, retention: timedelta = timedelta(days=30)) -> Ledge
         from shared.ledger.sqlite import SqliteLedger
 
         return SqliteLedger(url.removeprefix("sqlite:///"), retention=retention)
+    if url == "firestore":
+        from shared.ledger.firestore import FirestoreLedger
+
+        return FirestoreLedger(project=project, database=database, prefix=prefix, retention=retention)
     from shared.errors import ConfigError
 
     raise ConfigError(
-        f"RELAY_LEDGER: {url!r} is not available in this version (use memory or sqlite:///PATH)"
+        f"RELAY_LEDGER: {url!r} is not a known ledger (use memory, sqlite:///PATH or firestore)"
     )
 
 

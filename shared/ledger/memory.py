@@ -21,7 +21,7 @@ class MemoryLedger:
     def __init__(self, *, retention: timedelta = timedelta(days=30)) -> None:
         self._lock = threading.Lock()
         self._retention = retention
-        self._decisions: dict[tuple[str, str], RepeatDecision] = {}
+        self._decisions: dict[tuple[str, str], tuple[RepeatDecision, datetime]] = {}
         self._repeats: dict[tuple[str, str], dict[str, Any]] = {}
         # (event_id, sink) -> {"state": "leased"|"done", "until": datetime, "receipt": {...}}
         self._deliveries: dict[tuple[str, str], dict[str, Any]] = {}
@@ -34,30 +34,40 @@ class MemoryLedger:
     ) -> RepeatDecision:
         with self._lock:
             known = self._decisions.get((event_id, scope))
-            if known is not None:
-                return known
+            if known is not None and known[1] >= now:
+                return known[0]
             previous = self._repeats.get((scope, fingerprint))
             if previous is not None and now - previous["last_sent_at"] > self._retention:
                 previous = None
             decision, state = next_repeat(previous, event_id=event_id, status=status, window=window, now=now)
             self._repeats[(scope, fingerprint)] = state
-            self._decisions[(event_id, scope)] = decision
+            self._decisions[(event_id, scope)] = (decision, now + self._retention)
             return decision
 
     def claim(self, *, event_id: str, sink: str, now: datetime, lease: timedelta) -> Claim:
         with self._lock:
             record = self._deliveries.get((event_id, sink))
-            if record is not None:
+            if record is not None and record["expires"] >= now:
                 if record["state"] == "done":
                     return Claim(ClaimState.DONE, record["receipt"])
                 if record["until"] > now:
                     return Claim(ClaimState.BUSY)
-            self._deliveries[(event_id, sink)] = {"state": "leased", "until": now + lease, "receipt": {}}
+            self._deliveries[(event_id, sink)] = {
+                "state": "leased",
+                "until": now + lease,
+                "receipt": {},
+                "expires": now + self._retention,
+            }
             return Claim(ClaimState.ACQUIRED)
 
     def complete(self, *, event_id: str, sink: str, receipt: Mapping[str, Any], now: datetime) -> None:
         with self._lock:
-            self._deliveries[(event_id, sink)] = {"state": "done", "until": now, "receipt": dict(receipt)}
+            self._deliveries[(event_id, sink)] = {
+                "state": "done",
+                "until": now,
+                "receipt": dict(receipt),
+                "expires": now + self._retention,
+            }
 
     def release(self, *, event_id: str, sink: str) -> None:
         with self._lock:
