@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -48,7 +49,14 @@ def _offline_relay(routes: str | None) -> Any:
         overrides["relay_routes"] = Path(routes)
     settings = load_settings(**overrides)
     routing = load_routes(settings.relay_routes)
-    return build_relay(settings, routing=routing, env={})
+    # Rendering sends nothing: a webhook secret that is not set here gets a placeholder (it would
+    # only sign the request), and K_SERVICE is dropped so the console stand-in is allowed.
+    env = {k: v for k, v in os.environ.items() if k != "K_SERVICE"}
+    for receiver in routing.receivers.values():
+        for hook in receiver.webhook:
+            if hook.secret_env:
+                env.setdefault(hook.secret_env, "<unset: only used to sign when sending>")
+    return build_relay(settings, routing=routing, env=env)
 
 
 def cmd_render(args: argparse.Namespace) -> int:

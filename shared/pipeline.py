@@ -199,6 +199,7 @@ class Relay:
                 results.append(DeliveryResult(decision.route, "", "", Fate.SUPPRESSED, detail=detail))
                 self._trace(event, "suppressed", route=decision.route, attempt=attempt, detail=detail)
                 self._log(event, "suppressed", route=decision.route, attempt=attempt, detail=detail)
+                self._note_repeat(event, decision.route, decision.receivers, repeat.count, attempt)
                 continue
             for receiver in decision.receivers:
                 for sink in self.sinks[receiver]:
@@ -266,8 +267,7 @@ class Relay:
                 retryable=True,
             )
         try:
-            request = sink.render(event, repeat_count=target.repeat_count)
-            receipt = sink.send(request)
+            receipt = sink.deliver(event, repeat_count=target.repeat_count)
         except Exception as exc:
             self.ledger.release(event_id=event.event_id, sink=sink.key)
             if isinstance(exc, DeliveryError):
@@ -319,6 +319,38 @@ class Relay:
         )
         self._log(event, Fate.DELIVERED, route=target.route, sink=sink.key, attempt=attempt)
         return DeliveryResult(target.route, target.receiver, sink.key, Fate.DELIVERED, receipt=receipt)
+
+    def _note_repeat(
+        self, event: AlertEvent, route: str, receivers: Sequence[str], count: int, attempt: int | None
+    ) -> None:
+        """Let sinks that keep one message per incident show the count. Best effort: the count is
+        shown again, higher, by the next repeat, so a failure here is logged and not retried."""
+        for receiver in receivers:
+            for sink in self.sinks[receiver]:
+                try:
+                    receipt = sink.note_repeat(event, count=count)
+                except Exception as exc:
+                    reason = exc.reason if isinstance(exc, RelayError) else Reason.INTERNAL_ERROR
+                    self._log(
+                        event,
+                        "count_not_shown",
+                        level=logging.WARNING,
+                        route=route,
+                        sink=sink.key,
+                        attempt=attempt,
+                        reason=reason,
+                        detail=str(exc),
+                    )
+                    continue
+                if receipt is not None:
+                    self._trace(
+                        event,
+                        "counted",
+                        route=route,
+                        sink=sink.key,
+                        attempt=attempt,
+                        detail=_receipt_text(receipt),
+                    )
 
     def _dead_letter(
         self,

@@ -20,7 +20,7 @@ from shared.pipeline import Clock, Relay, utc_now
 from shared.routing import RoutingConfig, load_routes
 from shared.sinks import Sink
 from shared.sinks.pubsub import Publisher, PubSubSink
-from shared.sinks.slack import ConsoleSlackSink, SlackApiSink, SlackWebhookSink
+from shared.sinks.slack import ConsoleTransport, SlackChannelSink, SlackWebhookSink, WebApiTransport
 from shared.sinks.webhook import WebhookSink
 
 
@@ -37,26 +37,21 @@ def build_sinks(
     env: Mapping[str, str] = os.environ,
     console: TextIO | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    incidents: Ledger | None = None,
+    clock: Clock = utc_now,
 ) -> dict[str, list[Sink]]:
-    """One sink object per target in the routing config, keyed by receiver name."""
+    """One sink object per target in the routing config, keyed by receiver name.
+
+    With ``incidents`` (the ledger), Slack channels keep one message per incident, updated in place.
+    """
     sinks: dict[str, list[Sink]] = {}
+    web_api: WebApiTransport | None = None  # one WebClient per instance, shared by every channel
     for name, receiver in routing.receivers.items():
         built: list[Sink] = []
         for index, slack in enumerate(receiver.slack):
             key = f"{name}/slack:{slack.channel}"
-            if settings.slack_bot_token is not None:
-                built.append(
-                    SlackApiSink(
-                        key=key,
-                        channel=slack.channel,
-                        token=settings.slack_bot_token,
-                        api_url=settings.slack_api_url,
-                        timeout=settings.relay_http_timeout,
-                        max_retry_wait=settings.relay_max_retry_wait,
-                        sleep=sleep,
-                    )
-                )
-            elif settings.slack_webhook_url is not None:
+            if settings.slack_bot_token is None and settings.slack_webhook_url is not None:
+                # Incoming webhooks cannot update messages: every event is its own message.
                 built.append(
                     SlackWebhookSink(
                         key=key,
@@ -66,13 +61,28 @@ def build_sinks(
                         sleep=sleep,
                     )
                 )
+                continue
+            if settings.slack_bot_token is not None:
+                transport = web_api or WebApiTransport(
+                    token=settings.slack_bot_token,
+                    api_url=settings.slack_api_url,
+                    timeout=settings.relay_http_timeout,
+                    max_retry_wait=settings.relay_max_retry_wait,
+                    sleep=sleep,
+                )
+                web_api = transport
             elif on_google_cloud(env):
                 raise ConfigError(
                     f"receivers.{name}.slack[{index}]: SLACK_BOT_TOKEN or SLACK_WEBHOOK_URL must be set "
                     "on Google Cloud (the console stand-in is for local runs only)"
                 )
             else:
-                built.append(ConsoleSlackSink(key=key, channel=slack.channel, stream=console))
+                transport = ConsoleTransport(console)
+            built.append(
+                SlackChannelSink(
+                    key=key, channel=slack.channel, transport=transport, incidents=incidents, clock=clock
+                )
+            )
         for pubsub in receiver.pubsub:
             topic = settings.topic_path(pubsub.topic)
             built.append(PubSubSink(key=f"{name}/pubsub:{topic}", topic=topic, publisher=publisher))
@@ -126,7 +136,16 @@ def build_relay(
         dead_letter = LedgerDeadLetter(ledger)
     return Relay(
         routing=routing,
-        sinks=build_sinks(routing, settings, publisher=publisher, env=env, console=console, sleep=sleep),
+        sinks=build_sinks(
+            routing,
+            settings,
+            publisher=publisher,
+            env=env,
+            console=console,
+            sleep=sleep,
+            incidents=ledger,
+            clock=clock,
+        ),
         ledger=ledger,
         dead_letter=dead_letter,
         clock=clock,

@@ -138,7 +138,9 @@ def test_published_argo_failure_reaches_slack_exactly_once(
     """Publish -> push -> relay -> one post in #alerts; no second post follows."""
     pipeline.publish(ARGO_FAILED)
 
-    slack_server.wait_for(lambda s: len(s.posts_in("C0ALERTS")) == 1, timeout=WAIT, what="one post in #alerts")
+    slack_server.wait_for(
+        lambda s: len(s.posts_in("C0ALERTS")) == 1, timeout=WAIT, what="one post in #alerts"
+    )
     entries = trace_until_handled(pipeline.ledger, event_id(ARGO_FAILED))
     assert [e.outcome for e in entries] == ["received", "delivered", "handled"]
     assert " via push message " in entries[0].detail
@@ -156,7 +158,9 @@ def test_slack_outage_is_retried_by_pubsub_until_one_post(
 
     pipeline.publish(ARGO_FAILED)
 
-    slack_server.wait_for(lambda s: len(s.posts_in("C0ALERTS")) == 1, timeout=WAIT, what="one post in #alerts")
+    slack_server.wait_for(
+        lambda s: len(s.posts_in("C0ALERTS")) == 1, timeout=WAIT, what="one post in #alerts"
+    )
     entries = trace_until_handled(pipeline.ledger, event_id(ARGO_FAILED))
     outcomes = [(e.outcome, e.reason) for e in entries if e.outcome in ("failed", "delivered")]
     assert outcomes == [("failed", "server_error"), ("failed", "server_error"), ("delivered", "")]

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from localdev.emulators import unique_name
 from shared.ledger import (
     ClaimState,
     DeadLetterRecord,
@@ -21,7 +22,6 @@ from shared.ledger import (
 )
 from shared.ledger.memory import MemoryLedger
 from shared.ledger.sqlite import SqliteLedger
-from localdev.emulators import unique_name
 
 T0 = datetime(2026, 5, 2, 9, 0, tzinfo=UTC)
 LEASE = timedelta(minutes=5)
@@ -296,3 +296,23 @@ def test_firestore_concurrent_repeats_are_all_counted(request: pytest.FixtureReq
     assert sorted(d.count for d in decisions if d.verdict is Verdict.SUPPRESSED) == [1, 2, 3, 4]
     for instance in instances:
         instance.close()
+
+
+class TestIncidents:
+    def test_incident_state_round_trips(self, ledger: Ledger) -> None:
+        """The Slack message of an incident is found again by its key."""
+        state = {"channel": "C0ALERTS", "ts": "1767225600.000100", "status": "firing", "repeats": 2}
+        ledger.put_incident("alerts/slack:#alerts|fp", state, T0)
+        assert ledger.get_incident("alerts/slack:#alerts|fp", T0 + timedelta(hours=1)) == state
+        assert ledger.get_incident("other", T0) is None
+
+    def test_incident_state_is_replaced(self, ledger: Ledger) -> None:
+        """A resolve overwrites the firing state."""
+        ledger.put_incident("k", {"status": "firing"}, T0)
+        ledger.put_incident("k", {"status": "resolved"}, T0)
+        assert ledger.get_incident("k", T0) == {"status": "resolved"}
+
+    def test_incident_state_expires(self, ledger: Ledger) -> None:
+        """Past retention an incident is forgotten: the next event opens a new message."""
+        ledger.put_incident("k", {"status": "firing"}, T0)
+        assert ledger.get_incident("k", T0 + timedelta(days=31)) is None

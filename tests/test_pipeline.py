@@ -328,17 +328,22 @@ class TestRepeats:
         assert "repeat #1" in outcome.results[0].detail
         assert len(slack_server.posts) == 1
 
-    def test_after_the_window_the_next_post_says_how_many_were_folded(
+    def test_repeats_update_the_counter_and_one_reply_per_window(
         self, relay: Relay, slack_server: FakeSlackServer, fixed_clock: Any
     ) -> None:
-        """Once the window elapses the next failure is posted with the repeat count."""
+        """Suppressed repeats update the original's counter; after the window one thread reply, not a new post."""
         for n in range(3):
             relay.handle(message(argo(uid=f"run-{n}"), f"m{n}"))
             fixed_clock.advance(60)
         fixed_clock.advance(1800)
         relay.handle(message(argo(uid="run-9"), "m9"))
-        assert len(slack_server.posts) == 2
-        assert "repeated 2 times" in json.dumps(slack_server.posts[1].blocks)
+        calls = [c.route for c in slack_server.calls]
+        assert calls == ["chat.postMessage", "chat.update", "chat.update", "chat.update", "chat.postMessage"]
+        original, reply = slack_server.posts
+        assert reply.thread_ts == original.ts
+        assert [u.ts for u in slack_server.updates] == [original.ts] * 3
+        assert "repeated 3 times" in json.dumps(slack_server.updates[-1].blocks)
+        assert "3 repeats so far" in reply.text
 
     def test_resolution_is_never_suppressed_as_a_repeat(
         self, relay: Relay, slack_server: FakeSlackServer

@@ -11,7 +11,7 @@ from pydantic import SecretStr
 from shared.errors import DeliveryError
 from shared.model import AlertEvent, Source, Status
 from shared.sinks.pubsub import Publisher, PubSubSink
-from shared.sinks.slack import SlackApiSink, SlackWebhookSink
+from shared.sinks.slack import SlackChannelSink, SlackWebhookSink, WebApiTransport
 from shared.sinks.webhook import WebhookSink
 from tests.fakes.http import Respond, Stall
 from tests.fakes.slack_server import FakeSlackServer
@@ -31,20 +31,16 @@ def no_sleep(_: float) -> None:
     return None
 
 
-def api_sink(server: FakeSlackServer, channel: str = "#alerts") -> SlackApiSink:
-    return SlackApiSink(
-        key="k",
-        channel=channel,
-        token=SecretStr(server.token),
-        api_url=server.api_url,
-        timeout=0.5,
-        sleep=no_sleep,
+def api_sink(server: FakeSlackServer, channel: str = "#alerts", api_url: str | None = None) -> SlackChannelSink:
+    transport = WebApiTransport(
+        token=SecretStr(server.token), api_url=api_url or server.api_url, timeout=0.5, sleep=no_sleep
     )
+    return SlackChannelSink(key="k", channel=channel, transport=transport)
 
 
 def failure(sink: Any) -> DeliveryError:
     with pytest.raises(DeliveryError) as info:
-        sink.send(sink.render(EVENT))
+        sink.deliver(EVENT)
     return info.value
 
 
@@ -99,23 +95,14 @@ def test_slack_api_failure_classification(
 
 def test_slack_api_success_returns_channel_and_ts(slack_server: FakeSlackServer) -> None:
     """The receipt keeps what a later chat.update needs."""
-    sink = api_sink(slack_server)
-    receipt = sink.send(sink.render(EVENT))
+    receipt = api_sink(slack_server).deliver(EVENT)
     assert receipt["channel"] == "C0ALERTS"
     assert receipt["ts"] == slack_server.posts[0].ts
 
 
-def test_slack_connection_refused_is_retryable() -> None:
+def test_slack_connection_refused_is_retryable(slack_server: FakeSlackServer) -> None:
     """Nothing listening: a connection error, retried by Pub/Sub."""
-    sink = SlackApiSink(
-        key="k",
-        channel="#a",
-        token=SecretStr("x"),
-        api_url="http://127.0.0.1:9/api/",
-        timeout=0.5,
-        sleep=no_sleep,
-    )
-    error = failure(sink)
+    error = failure(api_sink(slack_server, api_url="http://127.0.0.1:9/api/"))
     assert (error.reason.value, error.retryable) == ("connection_error", True)
 
 
@@ -145,7 +132,7 @@ def test_slack_webhook_failure_classification(
 def test_slack_webhook_posts_blocks(slack_server: FakeSlackServer) -> None:
     """Webhook mode posts the same Block Kit message to the webhook's channel."""
     sink = SlackWebhookSink(key="k", url=SecretStr(slack_server.webhook_url), timeout=0.5, sleep=no_sleep)
-    sink.send(sink.render(EVENT))
+    sink.deliver(EVENT)
     [post] = slack_server.posts
     assert post.channel == "C0ALERTS"
     assert post.blocks
@@ -202,7 +189,7 @@ def test_pubsub_sink_publishes_the_event_with_filter_attributes(pubsub_env: str)
         name=subscriber.subscription_path(PROJECT, unique_name("s")), topic=topic
     ).name
     sink = PubSubSink(key="k", topic=topic, publisher=Publisher(timeout=10))
-    receipt = sink.send(sink.render(EVENT))
+    receipt = sink.deliver(EVENT)
     response = subscriber.pull(subscription=sub, max_messages=1, timeout=10)
     [received] = response.received_messages
     assert received.message.message_id == receipt["message_id"]

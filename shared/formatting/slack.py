@@ -140,12 +140,30 @@ def escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def format_event(event: AlertEvent, *, repeat_count: int = 0) -> SlackMessage:
+@dataclass(frozen=True)
+class Resolution:
+    """How an incident ended, shown when its original message is updated in place."""
+
+    at: datetime | None = None
+    duration_seconds: float | None = None
+    by: str = ""  # e.g. "run asr-nightly-9pq4m succeeded" (untrusted: escaped when shown)
+
+
+def format_event(
+    event: AlertEvent, *, repeat_count: int = 0, resolution: Resolution | None = None
+) -> SlackMessage:
     """Render ``event`` as a Slack message that always satisfies Slack's block limits.
 
     ``repeat_count`` is how many times the same alert was seen again (shown in the footer when > 0).
+    ``resolution`` renders the (firing) event as its resolved incident: the update of its message.
     """
-    return _Renderer(event, repeat_count).render()
+    return _Renderer(event, repeat_count, resolution).render()
+
+
+def format_reply(event: AlertEvent, text: str) -> SlackMessage:
+    """A short thread reply about ``event``: one escaped sentence, plus the usual fallback text."""
+    line = _cut(escape(_one_line(text)), SECTION_TEXT_MAX, SECTION_MARKER)
+    return SlackMessage(text=line, blocks=(SectionBlock(text=_mrkdwn(line)),))
 
 
 def blocks_text_length(blocks: Sequence[Block]) -> int:
@@ -233,9 +251,10 @@ def _plural(count: int, word: str) -> str:
 class _Renderer:
     """One rendering: tracks the remaining text budget and what had to be cut (for the warning)."""
 
-    def __init__(self, event: AlertEvent, repeat_count: int) -> None:
+    def __init__(self, event: AlertEvent, repeat_count: int, resolution: Resolution | None = None) -> None:
         self.event = event
         self.repeat_count = max(repeat_count, 0)
+        self.resolution = resolution
         self.remaining = TOTAL_TEXT_BUDGET
         self.truncated: list[str] = []
         details = event.details
@@ -285,6 +304,8 @@ class _Renderer:
         notes = self._notes()
 
         blocks: list[Block] = [header]
+        if self.resolution is not None:
+            blocks.append(self._resolution(self.resolution))
         if summary is not None or summary_fields:
             blocks.append(
                 SectionBlock(
@@ -316,8 +337,25 @@ class _Renderer:
             block.validate_json()  # fail here, loudly, rather than at Slack
         return SlackMessage(text=text, blocks=tuple(blocks))
 
+    def _resolution(self, resolution: Resolution) -> ContextBlock:
+        parts = [":white_check_mark: *Resolved*"]
+        if resolution.at is not None:
+            parts.append(_utc(resolution.at, "%Y-%m-%d %H:%M:%S UTC"))
+        if resolution.duration_seconds is not None:
+            parts.append(f"after {_duration(resolution.duration_seconds)}")
+        if resolution.by:
+            parts.append(escape(_one_line(resolution.by)))
+        text = self._fit(" · ".join(parts), FOOTER_MAX, INLINE_MARKER, "resolution")
+        self._spend(text)
+        return ContextBlock(elements=[_mrkdwn(text)])
+
+    def _resolved(self) -> bool:
+        return self.resolution is not None or self.event.status is Status.RESOLVED
+
     def _short_status(self) -> str:
         event = self.event
+        if self.resolution is not None:
+            return "RESOLVED"
         # Argo's own phase ("Failed", "Error", "Succeeded") says more than firing/resolved; it is
         # used only when it is a few plain letters, since it is publisher-supplied text.
         if event.source is Source.ARGO and _SHORT_STATUS.match(event.source_status):
@@ -326,7 +364,7 @@ class _Renderer:
 
     def _header(self) -> HeaderBlock:
         event = self.event
-        emoji = _RESOLVED_EMOJI if event.status is Status.RESOLVED else _SEVERITY_EMOJI[event.severity]
+        emoji = _RESOLVED_EMOJI if self._resolved() else _SEVERITY_EMOJI[event.severity]
         prefix = f"{emoji} {self._short_status()}  "
         title = self._fit(
             _plain(event.title), HEADER_MAX - len(prefix), HEADER_MARKER, "header", escaped=False
@@ -559,7 +597,7 @@ class _Renderer:
             qualifiers.append(namespace)
         if event.labels.get("env"):
             qualifiers.append(event.labels["env"])
-        raw = f"[{event.status.value.upper()}] {event.title}"
+        raw = f"[{'RESOLVED' if self._resolved() else event.status.value.upper()}] {event.title}"
         if qualifiers:
             raw += f" ({', '.join(qualifiers)})"
         return self._fit(escape(_one_line(raw)), FALLBACK_TEXT_MAX, INLINE_MARKER, "text")

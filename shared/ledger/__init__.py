@@ -5,7 +5,8 @@ or a concurrent instance never sends again) and completed after; per route and f
 repeat state behind the suppression window; per event, a trace of every outcome; and dead letters.
 
 Implementations: ``MemoryLedger`` (unit tests), ``SqliteLedger`` (local default) and
-``FirestoreLedger`` (production), all passing the same contract tests. ``open_ledger(url)`` is the only place that picks one.
+``FirestoreLedger`` (production), all passing the same contract tests. ``open_ledger(url)`` is the
+only place that picks one. The ledger also keeps each incident's Slack message (channel and ts).
 """
 
 from __future__ import annotations
@@ -99,6 +100,14 @@ class Ledger(Protocol):
 
     def release(self, *, event_id: str, sink: str) -> None:
         """Give the claim back after a failed attempt, so a retry can take it at once."""
+        ...
+
+    def get_incident(self, key: str, now: datetime) -> dict[str, Any] | None:
+        """The stored state of one incident's message (channel, ts, status...), or None."""
+        ...
+
+    def put_incident(self, key: str, state: Mapping[str, Any], now: datetime) -> None:
+        """Store an incident's state (callers serialise writers with ``claim``/``release``)."""
         ...
 
     def record(self, entry: TraceEntry) -> None: ...

@@ -7,6 +7,8 @@ Documents (collection names start with a configurable prefix, default ``alert_re
   ``update_time``, so two instances can never both acquire it.
 - ``repeats/{sha(scope, fingerprint)}`` and ``decisions/{sha(event_id, scope)}``: the suppression
   window, decided in one transaction so that concurrent repeats count correctly.
+- ``incidents/{sha(key)}``: the Slack message of one incident (channel, ts, status), so that a
+  resolve updates the original message even after a restart or on another instance.
 - ``events/{sha(event_id)}`` with a ``trace`` subcollection ordered by server time.
 - ``dead_letters/{auto}``.
 
@@ -17,6 +19,7 @@ documents as absent.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import threading
@@ -181,12 +184,20 @@ class FirestoreLedger:
         ref = self._col("deliveries").document(_doc_id(event_id, sink))
         snapshot = ref.get()
         if snapshot.exists and (snapshot.to_dict() or {}).get("state") == "leased":
-            try:  # only the version we read: never a delivery completed meanwhile
+            # Only the version we read: a delivery completed or taken over meanwhile is left alone.
+            with contextlib.suppress(exceptions.FailedPrecondition, exceptions.Conflict, exceptions.NotFound):
                 ref.delete(option=self._client().write_option(last_update_time=snapshot.update_time))
-            except (exceptions.FailedPrecondition, exceptions.Conflict, exceptions.NotFound):
-                pass  # someone else completed or took it over: nothing to give back
 
     # -- records -----------------------------------------------------------------------------------
+
+    def get_incident(self, key: str, now: datetime) -> dict[str, Any] | None:
+        data = self._live(self._col("incidents").document(_doc_id(key)).get(), now)
+        return json.loads(data["state"]) if data is not None else None
+
+    def put_incident(self, key: str, state: Mapping[str, Any], now: datetime) -> None:
+        self._col("incidents").document(_doc_id(key)).set(
+            {"key": key, "state": json.dumps(dict(state)), EXPIRES_AT: self._expiry(now)}
+        )
 
     def _event_ref(self, event_id: str) -> Any:
         return self._col("events").document(_doc_id(event_id))
@@ -231,12 +242,10 @@ class FirestoreLedger:
     def save_event(self, event_id: str, event_json: str, now: datetime) -> None:
         from google.api_core import exceptions
 
-        try:
+        with contextlib.suppress(exceptions.Conflict):  # first write wins, as in the other ledgers
             self._event_ref(event_id).create(
                 {"event_id": event_id, "body": event_json, EXPIRES_AT: self._expiry(now)}
             )
-        except exceptions.Conflict:
-            pass  # first write wins, as in the other ledgers
 
     def load_event(self, event_id: str) -> str | None:
         snapshot = self._event_ref(event_id).get()

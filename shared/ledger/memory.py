@@ -28,6 +28,7 @@ class MemoryLedger:
         self._trace: dict[str, list[TraceEntry]] = {}
         self._events: dict[str, str] = {}
         self._dead: list[DeadLetterRecord] = []
+        self._incidents: dict[str, tuple[dict[str, Any], datetime]] = {}
 
     def decide_repeat(
         self, *, event_id: str, scope: str, fingerprint: str, status: str, window: timedelta, now: datetime
@@ -74,6 +75,15 @@ class MemoryLedger:
             record = self._deliveries.get((event_id, sink))
             if record is not None and record["state"] == "leased":
                 del self._deliveries[(event_id, sink)]
+
+    def get_incident(self, key: str, now: datetime) -> dict[str, Any] | None:
+        with self._lock:
+            found = self._incidents.get(key)
+            return dict(found[0]) if found is not None and found[1] >= now else None
+
+    def put_incident(self, key: str, state: Mapping[str, Any], now: datetime) -> None:
+        with self._lock:
+            self._incidents[key] = (dict(state), now + self._retention)
 
     def record(self, entry: TraceEntry) -> None:
         with self._lock:

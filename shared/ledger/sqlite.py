@@ -52,6 +52,9 @@ CREATE INDEX IF NOT EXISTS trace_event ON trace (event_id);
 CREATE TABLE IF NOT EXISTS events (
     event_id TEXT PRIMARY KEY, body TEXT NOT NULL, expires_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS incidents (
+    key TEXT PRIMARY KEY, state TEXT NOT NULL, expires_at REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS dead_letters (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL, at REAL NOT NULL, reason TEXT NOT NULL,
     detail TEXT NOT NULL, data BLOB NOT NULL, attributes TEXT NOT NULL, event_id TEXT NOT NULL
@@ -97,7 +100,7 @@ class SqliteLedger:
 
     def _purge(self, now: datetime) -> None:
         cutoff = _ts(now)
-        for table in ("deliveries", "repeat_state", "repeat_decisions", "trace", "events"):
+        for table in ("deliveries", "repeat_state", "repeat_decisions", "trace", "events", "incidents"):
             self._db.execute(f"DELETE FROM {table} WHERE expires_at < ?", (cutoff,))  # noqa: S608 (fixed names)
 
     def _expiry(self, now: datetime) -> float:
@@ -182,6 +185,20 @@ class SqliteLedger:
             db.execute(
                 "DELETE FROM deliveries WHERE event_id = ? AND sink = ? AND state = 'leased'",
                 (event_id, sink),
+            )
+
+    def get_incident(self, key: str, now: datetime) -> dict[str, Any] | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT state FROM incidents WHERE key = ? AND expires_at >= ?", (key, _ts(now))
+            ).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def put_incident(self, key: str, state: Mapping[str, Any], now: datetime) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO incidents VALUES (?, ?, ?)",
+                (key, json.dumps(dict(state)), self._expiry(now)),
             )
 
     def record(self, entry: TraceEntry) -> None:

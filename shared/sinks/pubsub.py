@@ -8,6 +8,7 @@ from typing import Any
 
 from shared.errors import DeliveryError, Reason
 from shared.model import AlertEvent
+from shared.sinks import RequestSink
 
 # gRPC status names that a later attempt can get past.
 _RETRYABLE_GRPC = {
@@ -70,7 +71,7 @@ def classify_publish_error(what: str, exc: BaseException) -> DeliveryError:
     return DeliveryError(f"{what}: {name}: {exc}", reason=Reason.SERVER_ERROR, retryable=True)
 
 
-class PubSubSink:
+class PubSubSink(RequestSink):
     kind = "pubsub.publish"
 
     def __init__(self, *, key: str, topic: str, publisher: Publisher) -> None:

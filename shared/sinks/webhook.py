@@ -22,6 +22,7 @@ from pydantic import SecretStr
 
 from shared.errors import DeliveryError, Reason, classify_http_status
 from shared.model import AlertEvent
+from shared.sinks import RequestSink
 
 SIGNATURE_HEADER = "X-Alert-Relay-Signature"
 TIMESTAMP_HEADER = "X-Alert-Relay-Timestamp"
@@ -33,7 +34,7 @@ def sign(secret: SecretStr, timestamp: str, body: bytes) -> str:
     return "v1=" + mac.hexdigest()
 
 
-class WebhookSink:
+class WebhookSink(RequestSink):
     kind = "webhook.post"
 
     def __init__(

@@ -1,4 +1,4 @@
-"""Slack sinks: the Web API with a bot token (chat.postMessage), an incoming webhook, and the console.
+"""Slack transports: the Web API with a bot token, the console stand-in, and the incoming-webhook sink.
 
 Retries inside one request are few and bounded (one retry for a 429 whose Retry-After fits the
 budget, a 5xx or a dropped connection); anything else that may still succeed raises a retryable
@@ -8,6 +8,7 @@ ever appears in an error or a log line.
 
 from __future__ import annotations
 
+import itertools
 import json
 import sys
 import time
@@ -21,6 +22,7 @@ from pydantic import SecretStr
 from shared.errors import DeliveryError, Reason, classify_http_status
 from shared.formatting.slack import format_event
 from shared.model import AlertEvent
+from shared.sinks import RequestSink
 
 # Web API error codes (HTTP 200, ok=false) by what they mean for delivery.
 _CHANNEL_ERRORS = {"channel_not_found", "not_in_channel", "is_archived", "restricted_action"}
@@ -126,24 +128,18 @@ def post_args(event: AlertEvent, channel: str, repeat_count: int = 0) -> dict[st
     return args
 
 
-class SlackApiSink:
-    """chat.postMessage with a bot token."""
-
-    kind = "slack.chat.postMessage"
+class WebApiTransport:
+    """chat.postMessage and chat.update with a bot token, through slack-sdk's WebClient."""
 
     def __init__(
         self,
         *,
-        key: str,
-        channel: str,
         token: SecretStr,
         api_url: str = "https://slack.com/api/",
         timeout: float = 10.0,
         max_retry_wait: float = 5.0,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self.key = key
-        self.channel = channel
         self._token = token
         self._api_url = api_url
         self._timeout = timeout
@@ -163,15 +159,12 @@ class SlackApiSink:
             )
         return self._client
 
-    def render(self, event: AlertEvent, *, repeat_count: int = 0) -> dict[str, Any]:
-        return post_args(event, self.channel, repeat_count)
-
-    def send(self, request: Mapping[str, Any]) -> Mapping[str, Any]:
+    def _call(self, method: str, args: Mapping[str, Any]) -> dict[str, Any]:
         from slack_sdk.errors import SlackApiError
 
-        what = f"slack chat.postMessage to {self.channel}"
+        what = f"slack {method} to {args.get('channel', '?')}"
         try:
-            response = self._web_client().chat_postMessage(**request)
+            response = self._web_client().api_call(method, json=dict(args))
         except SlackApiError as exc:
             raise classify_api_error(
                 what, exc.response.status_code, exc.response.data, exc.response.headers
@@ -179,6 +172,12 @@ class SlackApiSink:
         except Exception as exc:  # transport errors of urllib, as slack_sdk lets them through
             raise _transport_error(exc, what) from None
         return {"channel": response.get("channel", ""), "ts": response.get("ts", "")}
+
+    def post(self, args: Mapping[str, Any]) -> dict[str, Any]:
+        return self._call("chat.postMessage", args)
+
+    def update(self, args: Mapping[str, Any]) -> dict[str, Any]:
+        return self._call("chat.update", args)
 
 
 def classify_api_error(what: str, status: int, data: Any, headers: Mapping[str, Any] | None) -> DeliveryError:
@@ -204,8 +203,11 @@ def classify_api_error(what: str, status: int, data: Any, headers: Mapping[str, 
     return DeliveryError(f"{what}: {code or 'unknown error'}", reason=Reason.INVALID_REQUEST, retryable=False)
 
 
-class SlackWebhookSink:
-    """An incoming webhook: one fixed channel, no updates; the URL itself is the secret."""
+class SlackWebhookSink(RequestSink):
+    """An incoming webhook: one fixed channel, no updates (each event is its own message).
+
+    The URL itself is the secret.
+    """
 
     kind = "slack.webhook"
 
@@ -265,22 +267,26 @@ class SlackWebhookSink:
         )
 
 
-class ConsoleSlackSink:
-    """Local stand-in when no Slack credentials are configured: prints the Block Kit request."""
+class ConsoleTransport:
+    """Local stand-in when no Slack credentials are configured: prints each API call as JSON.
 
-    kind = "slack.chat.postMessage"
+    It answers like Slack (a channel and a unique ``ts``), so incident messages are "updated" too.
+    """
 
-    def __init__(self, *, key: str, channel: str, stream: TextIO | None = None) -> None:
-        self.key = key
-        self.channel = channel
+    def __init__(self, stream: TextIO | None = None) -> None:
         self._stream = stream
+        self._counter = itertools.count(1)
 
-    def render(self, event: AlertEvent, *, repeat_count: int = 0) -> dict[str, Any]:
-        return post_args(event, self.channel, repeat_count)
-
-    def send(self, request: Mapping[str, Any]) -> Mapping[str, Any]:
+    def _print(self, method: str, args: Mapping[str, Any]) -> None:
         stream = self._stream or sys.stdout
-        stream.write(f"--- slack {self.channel} (console: no SLACK_BOT_TOKEN or SLACK_WEBHOOK_URL set) ---\n")
-        stream.write(json.dumps(request, indent=2, ensure_ascii=False) + "\n")
+        stream.write(f"--- slack {method} (console: no SLACK_BOT_TOKEN or SLACK_WEBHOOK_URL set) ---\n")
+        stream.write(json.dumps(dict(args), indent=2, ensure_ascii=False) + "\n")
         stream.flush()
-        return {"channel": self.channel, "console": True}
+
+    def post(self, args: Mapping[str, Any]) -> dict[str, Any]:
+        self._print("chat.postMessage", args)
+        return {"channel": str(args.get("channel", "")), "ts": f"{time.time():.0f}.{next(self._counter):06d}"}
+
+    def update(self, args: Mapping[str, Any]) -> dict[str, Any]:
+        self._print("chat.update", args)
+        return {"channel": str(args.get("channel", "")), "ts": str(args.get("ts", ""))}
