@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shared import sources
-from shared.envelope import decode, push_envelope
+from shared.envelope import InboundMessage, push_envelope
 from shared.errors import UnsupportedPayload
 from shared.ledger import TraceEntry
 from shared.ledger.sqlite import SqliteLedger
@@ -128,11 +128,12 @@ def via_emulator(url: str) -> Iterator[Send]:
                 os.environ["PUBSUB_EMULATOR_HOST"] = previous
 
 
-def _event_id(data: bytes) -> str | None:
+def trace_id(data: bytes, message_id: str) -> str:
+    """The id the relay files this message's fate under: its event id, or the message id if unreadable."""
     try:
-        return sources.parse(decode(data)).event_id
+        return sources.parse(InboundMessage(data=data, message_id=message_id)).event_id
     except UnsupportedPayload:
-        return None
+        return f"message:{message_id}"
 
 
 def wait_handled(
@@ -195,20 +196,23 @@ def run(*, use_emulator: bool = True, state_dir: Path = Path(".alert-relay")) ->
     with serve_relay() as url:
         transport = in_process(url) if unavailable is not None else via_emulator(url)
         with transport as send:
-            last_message_id: str | None = None
+            last: tuple[str, str] | None = None  # (message id, trace id) of the previous example
             for example in EXAMPLES_IN_ORDER:
                 data = (EXAMPLES / example.file).read_bytes()
                 print(f">>> {example.title} ({example.file})", flush=True)
-                event_id = _event_id(data)
-                already = len(ledger.trace(event_id)) if event_id else 0
-                message_id = send(data, last_message_id if example.redelivery else None)
-                last_message_id = message_id
-                trace_id = event_id or f"message:{message_id}"
-                fates.append((example, trace_id, wait_handled(ledger, trace_id, already)))
+                if example.redelivery and last is not None:
+                    message_id, event_trace = last
+                    already = len(ledger.trace(event_trace))
+                    send(data, message_id)
+                else:
+                    message_id = send(data, None)
+                    event_trace, already = trace_id(data, message_id), 0
+                last = (message_id, event_trace)
+                fates.append((example, event_trace, wait_handled(ledger, event_trace, already)))
 
     print("\nWhat became of each event (read back from the ledger):")
-    for number, (example, trace_id, entries) in enumerate(fates, 1):
-        print(f"{number}. {example.title}  [alert-relay trace {trace_id}]")
+    for number, (example, traced, entries) in enumerate(fates, 1):
+        print(f"{number}. {example.title}  [alert-relay trace {traced}]")
         for entry in entries:
             if entry.outcome not in ("received", _TERMINAL):
                 print(f"     {describe(entry)}")

@@ -149,13 +149,29 @@ def _wrapped_in_structured_cloudevent(bare: bytes) -> dict[str, Any]:
 def test_render_of_a_wrapped_payload_gives_the_same_event_as_the_bare_file(
     cli, tmp_path: Path, example: Path, wrap
 ) -> None:
-    """A payload in a push envelope or a structured CloudEvent renders the same event as bare."""
+    """A payload in a push envelope or a structured CloudEvent renders the same event as bare.
+
+    Except one field: a Cloud Monitoring event id includes the Pub/Sub message id, since Cloud
+    Monitoring re-sends identical payloads for an open incident (a repeat, not a redelivery).
+    """
     bare = cli("render", str(example)).json()
     wrapped_file = write(tmp_path / f"wrapped-{example.name}", wrap(example.read_bytes()))
 
     wrapped = cli("render", str(wrapped_file)).json()
 
+    if example.stem.startswith("monitoring"):
+        assert wrapped["event"].pop("event_id") != bare["event"].pop("event_id")
+        wrapped, bare = _without_ids(wrapped), _without_ids(bare)
     assert wrapped == bare
+
+
+def _without_ids(rendered: dict[str, Any]) -> dict[str, Any]:
+    """The rendered output with every occurrence of the event id blanked (footer, metadata)."""
+    text = json.dumps(rendered)
+    for delivery in rendered["deliveries"]:
+        event_id = delivery["request"]["metadata"]["event_payload"]["event_id"]
+        text = text.replace(event_id, "ID").replace(event_id[:12], "ID")
+    return json.loads(text)
 
 
 def test_render_with_custom_routes_shows_every_sink_request(cli, tmp_path: Path) -> None:

@@ -331,7 +331,7 @@ class TestRepeats:
     def test_repeats_update_the_counter_and_one_reply_per_window(
         self, relay: Relay, slack_server: FakeSlackServer, fixed_clock: Any
     ) -> None:
-        """Suppressed repeats update the original's counter; after the window one thread reply, not a new post."""
+        """Suppressed repeats update the counter; after the window: one thread reply, not a new post."""
         for n in range(3):
             relay.handle(message(argo(uid=f"run-{n}"), f"m{n}"))
             fixed_clock.advance(60)

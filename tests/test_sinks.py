@@ -31,7 +31,7 @@ def no_sleep(_: float) -> None:
     return None
 
 
-def api_sink(server: FakeSlackServer, channel: str = "#alerts", api_url: str | None = None) -> SlackChannelSink:
+def api_sink(server: FakeSlackServer, channel: str = "#alerts", api_url: str = "") -> SlackChannelSink:
     transport = WebApiTransport(
         token=SecretStr(server.token), api_url=api_url or server.api_url, timeout=0.5, sleep=no_sleep
     )

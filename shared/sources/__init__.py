@@ -49,7 +49,11 @@ def detect(payload: Mapping[str, Any], attributes: Mapping[str, str]) -> Source:
 
 
 def parse_payload(
-    payload: Any, attributes: Mapping[str, str] | None = None, *, received_at: datetime | None = None
+    payload: Any,
+    attributes: Mapping[str, str] | None = None,
+    *,
+    received_at: datetime | None = None,
+    occurrence: str = "",
 ) -> AlertEvent:
     """Normalise one decoded payload into an ``AlertEvent``."""
     attributes = attributes or {}
@@ -62,7 +66,7 @@ def parse_payload(
         if source is Source.ARGO:
             return argo.parse(payload, received_at=received_at)
         if source is Source.CLOUD_MONITORING:
-            return monitoring.parse(payload)
+            return monitoring.parse(payload, occurrence=occurrence)
         if source is Source.EVENT:
             return AlertEvent.model_validate(payload)
     except ValidationError as exc:
@@ -75,7 +79,9 @@ def parse_payload(
 
 
 def parse(message: InboundMessage, *, received_at: datetime | None = None) -> AlertEvent:
-    return parse_payload(message.json(), message.attributes, received_at=received_at)
+    return parse_payload(
+        message.json(), message.attributes, received_at=received_at, occurrence=message.message_id
+    )
 
 
 def _first_errors(exc: ValidationError, limit: int = 3) -> str:

@@ -49,7 +49,7 @@ MAX_LINKS = 10
 MAX_NOTES = 10
 
 
-def parse(payload: Mapping[str, Any]) -> AlertEvent:
+def parse(payload: Mapping[str, Any], *, occurrence: str = "") -> AlertEvent:
     """Normalise one Cloud Monitoring notification (``{"incident": {...}, "version": "1.2"}``)."""
     notes: list[str] = []
     incident = payload.get("incident")
@@ -109,7 +109,11 @@ def parse(payload: Mapping[str, Any]) -> AlertEvent:
         notes.append(f"Cloud Monitoring reported: {_describe(errors)}")
 
     return AlertEvent(
-        event_id=stable_id("cloud_monitoring", incident_id, state, started_epoch, ended_epoch),
+        # Cloud Monitoring re-sends identical notifications while an incident stays open; the Pub/Sub
+        # message id (``occurrence``) tells a renotification (a repeat, counted) from a redelivery.
+        event_id=stable_id(
+            "cloud_monitoring", incident_id, state, started_epoch, ended_epoch, *filter(None, [occurrence])
+        ),
         source=Source.CLOUD_MONITORING,
         fingerprint=stable_id("cloud_monitoring", incident_id),
         status=status,
