@@ -580,3 +580,20 @@ def test_failed_step_records_pod_template_and_phase() -> None:
         finished_at=datetime(2026, 5, 2, 10, tzinfo=UTC),
         pod_name=f"{WF}-train-model-1234",
     )
+
+
+@pytest.mark.parametrize(
+    ("name", "labels"),
+    [
+        ("etl-7xk2p", {}),
+        ("etl-449lw", {"workflows.argoproj.io/resubmitted-from-workflow": "etl-7xk2p"}),
+        ("etl", {}),
+        ("etl-zz9zz", {"workflows.argoproj.io/resubmitted-from-workflow": "etl"}),
+    ],
+    ids=["generated", "resubmitted-generated", "plain", "resubmitted-plain"],
+)
+def test_resubmitted_workflow_is_the_same_alert(name: str, labels: dict[str, str]) -> None:
+    """`argo resubmit` (new generated name, label naming the original) keeps the fingerprint."""
+    payload = {"source": "argo", "workflow": {"name": name, "namespace": "ml", "status": "Failed", "labels": labels}}
+    reference = {"source": "argo", "workflow": {"name": "etl-7xk2p", "namespace": "ml", "status": "Failed"}}
+    assert argo.parse(payload).fingerprint == argo.parse(reference).fingerprint

@@ -41,6 +41,7 @@ _ARGO_LABEL_PREFIX = "workflows.argoproj.io/"
 CRON_LABEL = "workflows.argoproj.io/cron-workflow"
 TEMPLATE_LABEL = "workflows.argoproj.io/workflow-template"
 CLUSTER_TEMPLATE_LABEL = "workflows.argoproj.io/cluster-workflow-template"
+RESUBMITTED_LABEL = "workflows.argoproj.io/resubmitted-from-workflow"
 _KEPT_ARGO_LABELS = {
     CRON_LABEL: "cron_workflow",
     TEMPLATE_LABEL: "workflow_template",
@@ -184,7 +185,8 @@ def _identity(workflow_labels: Mapping[str, str], name: str) -> str:
         workflow_labels.get(CRON_LABEL)
         or workflow_labels.get(TEMPLATE_LABEL)
         or workflow_labels.get(CLUSTER_TEMPLATE_LABEL)
-        or _GENERATED_SUFFIX.sub("", name)
+        # `argo resubmit` copies the workflow under a new generated name and labels the original.
+        or _GENERATED_SUFFIX.sub("", workflow_labels.get(RESUBMITTED_LABEL) or name)
     )
 
 
