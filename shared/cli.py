@@ -129,6 +129,36 @@ def cmd_trace(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_publish(args: argparse.Namespace) -> int:
+    from shared.publisher import WorkflowVars, build_payload, load_publisher_settings, paths_from, publish
+
+    labels = dict(item.split("=", 1) for item in args.label if "=" in item)
+    overrides = {k: v for k, v in {"topic": args.topic, "ingest_url": args.ingest_url}.items() if v}
+    try:
+        settings = load_publisher_settings(**overrides)
+        paths, problem = paths_from(settings), ""
+        ui_url, env = args.ui_url or settings.ui_url, args.env or settings.env
+    except RelayError as exc:
+        # Misconfigured publisher: nothing to send with, but the event must not vanish.
+        paths, problem, ui_url, env = [], str(exc), args.ui_url, args.env
+    variables = WorkflowVars(
+        name=args.name,
+        namespace=args.namespace,
+        uid=args.uid,
+        status=args.status,
+        created_at=args.created_at,
+        duration=args.duration,
+        failures=args.failures,
+        labels=args.labels,
+        parameters=args.parameters,
+    )
+    payload = build_payload(variables, ui_url=ui_url, env=env, labels=labels)
+    result = publish(payload, paths)
+    if problem:
+        print(f"alert-relay: {problem}", file=sys.stderr)
+    return result.exit_code
+
+
 def cmd_local(args: argparse.Namespace) -> int:
     from localdev.local import run
 
@@ -162,6 +192,30 @@ def build_parser() -> argparse.ArgumentParser:
     trace.add_argument("event_id")
     trace.add_argument("--ledger", help="ledger URL (default: RELAY_LEDGER)")
     trace.set_defaults(func=cmd_trace)
+
+    pub = sub.add_parser(
+        "publish",
+        help="publish an Argo exit-handler event (Pub/Sub, then the ingest URL, then a log line)",
+        description="Pass each {{workflow.*}} value as its own argument, exactly as Argo substitutes it.",
+    )
+    for flag, variable in (
+        ("--name", "workflow.name"),
+        ("--namespace", "workflow.namespace"),
+        ("--uid", "workflow.uid"),
+        ("--status", "workflow.status"),
+        ("--created-at", "workflow.creationTimestamp"),
+        ("--duration", "workflow.duration"),
+        ("--failures", "workflow.failures"),
+        ("--labels", "workflow.labels.json"),
+        ("--parameters", "workflow.parameters.json"),
+    ):
+        pub.add_argument(flag, default="", help=f"{{{{{variable}}}}}")
+    pub.add_argument("--label", action="append", default=[], help="extra label KEY=VALUE (repeatable)")
+    pub.add_argument("--topic", help="alerts topic (default: ALERT_RELAY_TOPIC)")
+    pub.add_argument("--ingest-url", help="fallback ingest URL (default: ALERT_RELAY_INGEST_URL)")
+    pub.add_argument("--ui-url", default="", help="Argo UI base URL (default: ALERT_RELAY_UI_URL)")
+    pub.add_argument("--env", default="", help="environment label (default: ALERT_RELAY_ENV)")
+    pub.set_defaults(func=cmd_publish)
 
     local = sub.add_parser(
         "local", help="run the relay locally on embedded defaults and feed it example events"

@@ -94,7 +94,17 @@ class MonitoringDetails(_Frozen):
     schema_version: ShortStr = ""
 
 
-Details = Annotated[ArgoDetails | MonitoringDetails, Field(discriminator="kind")]
+class AlertmanagerDetails(_Frozen):
+    kind: Literal["alertmanager"] = "alertmanager"
+    alertname: ShortStr = ""
+    am_fingerprint: ShortStr = ""  # Alertmanager's own fingerprint of the label set
+    receiver: ShortStr = ""
+    group_key: Text = ""
+    generator_url: Annotated[str, StringConstraints(max_length=3000)] = ""
+    annotations: dict[LabelKey, Text] = {}
+
+
+Details = Annotated[ArgoDetails | MonitoringDetails | AlertmanagerDetails, Field(discriminator="kind")]
 
 
 class AlertEvent(_Frozen):

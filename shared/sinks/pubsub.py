@@ -47,10 +47,16 @@ class Publisher:
 
     def publish(self, topic: str, data: bytes, attributes: Mapping[str, str]) -> str:
         """Publish and wait for the server's acknowledgement; ``DeliveryError`` on failure."""
+        from google.api_core import retry
+
         what = f"pubsub publish to {topic}"
+        # The library's default retry runs for 10 minutes in the background; bound it by our answer time.
+        policy = retry.Retry(initial=0.1, maximum=2.0, multiplier=2.0, timeout=self._timeout)
         try:
-            future = self._publisher().publish(topic, data, **dict(attributes))
-            return str(future.result(timeout=self._timeout))
+            future = self._publisher().publish(
+                topic, data, retry=policy, timeout=self._timeout, **dict(attributes)
+            )
+            return str(future.result(timeout=self._timeout + 5))
         except DeliveryError:
             raise
         except TimeoutError:

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from shared.envelope import InboundMessage
 from shared.errors import Reason, UnsupportedPayload
 from shared.model import AlertEvent, Source
-from shared.sources import argo, monitoring
+from shared.sources import alertmanager, argo, monitoring
 
 SOURCE_ATTRIBUTE = "source"
 
@@ -37,7 +37,9 @@ def detect(payload: Mapping[str, Any], attributes: Mapping[str, str]) -> Source:
         return Source.ARGO
     if "event_id" in payload and "fingerprint" in payload:
         return Source.EVENT
-    if isinstance(payload.get("alerts"), list) and "groupKey" in payload:
+    if payload.get("source") == Source.ALERTMANAGER.value or (
+        isinstance(payload.get("alerts"), list) and "groupKey" in payload
+    ):
         return Source.ALERTMANAGER
     keys = ", ".join(sorted(map(str, payload))[:8]) or "none"
     raise UnsupportedPayload(
@@ -67,6 +69,8 @@ def parse_payload(
             return argo.parse(payload, received_at=received_at)
         if source is Source.CLOUD_MONITORING:
             return monitoring.parse(payload, occurrence=occurrence)
+        if source is Source.ALERTMANAGER:
+            return alertmanager.parse(payload)
         if source is Source.EVENT:
             return AlertEvent.model_validate(payload)
     except ValidationError as exc:
