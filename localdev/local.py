@@ -29,6 +29,7 @@ from shared.ledger.sqlite import SqliteLedger
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples" / "events"
 RELAY_SOURCE = ROOT / "functions" / "relay" / "main.py"
+INGEST_SOURCE = ROOT / "functions" / "ingest" / "main.py"
 PROJECT = "local-project"
 WAIT_SECONDS = 30.0
 _TERMINAL = "handled"  # the pipeline's last trace entry for each handling of a message
@@ -55,12 +56,12 @@ Send = Callable[[bytes, str | None], str]
 
 
 @contextmanager
-def serve_relay(port: int = 0) -> Iterator[str]:
-    """The relay function served by functions-framework on 127.0.0.1 (threaded werkzeug server)."""
+def serve_function(target: str, source: Path, port: int = 0) -> Iterator[str]:
+    """A function served by functions-framework on 127.0.0.1 (threaded werkzeug server)."""
     import functions_framework
     from werkzeug.serving import make_server
 
-    app = functions_framework.create_app(target="relay", source=str(RELAY_SOURCE), signature_type="http")
+    app = functions_framework.create_app(target=target, source=str(source), signature_type="http")
     server = make_server("127.0.0.1", port, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -69,6 +70,20 @@ def serve_relay(port: int = 0) -> Iterator[str]:
     finally:
         server.shutdown()
         thread.join(5)
+
+
+@contextmanager
+def serve_relay(port: int = 0) -> Iterator[str]:
+    """The relay function on loopback (it builds itself from the environment on its first request)."""
+    with serve_function("relay", RELAY_SOURCE, port) as url:
+        yield url
+
+
+@contextmanager
+def serve_ingest(port: int = 0) -> Iterator[str]:
+    """The ingest function on loopback."""
+    with serve_function("ingest", INGEST_SOURCE, port) as url:
+        yield url
 
 
 def post_envelope(url: str, envelope: dict[str, object]) -> int:

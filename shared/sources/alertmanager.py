@@ -129,7 +129,9 @@ def parse(payload: Mapping[str, Any]) -> AlertEvent:
     if raw_labels is None:
         raise _malformed("alertmanager payload: alert.labels is missing")
     if not isinstance(raw_labels, Mapping):
-        raise _malformed(f"alertmanager payload: alert.labels must be an object, got {_type_name(raw_labels)}")
+        raise _malformed(
+            f"alertmanager payload: alert.labels must be an object, got {_type_name(raw_labels)}"
+        )
     labels = {str(k): _text(v) for k, v in raw_labels.items()}
 
     raw_status = _text(alert.get("status"))
@@ -151,7 +153,7 @@ def parse(payload: Mapping[str, Any]) -> AlertEvent:
     generator_url = _text(alert.get("generatorURL")).strip()
     alertname = labels.get("alertname", "").strip()
     title = annotations.get("summary", "").strip() or alertname or "Alertmanager alert"
-    summary = (annotations.get("description", "").strip() or annotations.get("message", "").strip())
+    summary = annotations.get("description", "").strip() or annotations.get("message", "").strip()
 
     return AlertEvent(
         # A repeat notification of a still-firing alert (repeat_interval, or the second member of an
@@ -231,10 +233,10 @@ def _read_time(raw: str, field: str, notes: list[str]) -> datetime | None:
     match = _RFC3339.match(raw)
     if match:
         frac = match["frac"]
-        zone = match["zone"] or "+00:00"
-        text = match["base"] + (f".{frac[:6].ljust(6, '0')}" if frac else "") + zone.replace("z", "Z")
+        zone = "+00:00" if match["zone"] in (None, "Z", "z") else match["zone"]
+        text = match["base"] + (f".{frac[:6].ljust(6, '0')}" if frac else "") + zone
         try:
-            value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            value = datetime.fromisoformat(text)
         except ValueError:
             value = None
         if value is not None:
