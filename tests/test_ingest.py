@@ -147,7 +147,7 @@ class TestCredentials:
 
 
 class TestRequests:
-    AUTH: dict[str, str] = {"Authorization": f"Bearer {TOKEN}"}  # noqa: RUF012
+    AUTH: dict[str, str] = {"Authorization": f"Bearer {TOKEN}"}
 
     def test_non_post_is_405(self, configure: Any) -> None:
         """Only POST is accepted."""
