@@ -52,7 +52,8 @@ def configure(level: str = "INFO", stream: TextIO | None = None) -> logging.Logg
     handler._alert_relay = True  # type: ignore[attr-defined]
     logger.addHandler(handler)
     # slack_sdk logs request URLs at DEBUG, and an incoming webhook's URL is a secret: never below INFO.
-    logging.getLogger("slack_sdk").setLevel(max(logging.INFO, logging.getLogger("slack_sdk").getEffectiveLevel()))
+    slack_sdk_logger = logging.getLogger("slack_sdk")
+    slack_sdk_logger.setLevel(max(logging.INFO, slack_sdk_logger.getEffectiveLevel()))
     return logger
 
 

@@ -213,7 +213,9 @@ def test_argo_failure_then_success_resolves_the_failure_message(
     assert "RESOLVED" in text and "asr-nightly-bbbbb succeeded" in text
 
 
-def test_argo_failure_older_than_the_success_does_not_reopen(relays: Relays, slack_server: FakeSlackServer) -> None:
+def test_argo_failure_older_than_the_success_does_not_reopen(
+    relays: Relays, slack_server: FakeSlackServer
+) -> None:
     """A failure of an earlier run delivered after a later run's success is stale: no new message."""
     relay = relays.new()
     relay.handle(relays.message(argo("bbbbb-2", "Succeeded", "2026-05-02T10:00:00Z")))
@@ -221,7 +223,9 @@ def test_argo_failure_older_than_the_success_does_not_reopen(relays: Relays, sla
     assert calls(slack_server) == [("chat.postMessage", None)]
 
 
-def test_argo_failure_after_resolution_opens_a_new_message(relays: Relays, slack_server: FakeSlackServer) -> None:
+def test_argo_failure_after_resolution_opens_a_new_message(
+    relays: Relays, slack_server: FakeSlackServer
+) -> None:
     """A later run failing again is a new incident: a new message, the resolved one untouched."""
     relay = relays.new()
     relay.handle(relays.message(argo("aaaaa-1", "Failed", "2026-05-02T09:00:00Z")))
@@ -287,7 +291,9 @@ def _until_acked(relay: Relay, message: InboundMessage, attempts: int = 50) -> N
     raise AssertionError(f"message {message.message_id} never acked")
 
 
-def test_concurrent_instances_post_once_and_end_consistent(relays: Relays, slack_server: FakeSlackServer) -> None:
+def test_concurrent_instances_post_once_and_end_consistent(
+    relays: Relays, slack_server: FakeSlackServer
+) -> None:
     """Workers racing on the same open (and its repeats), then the close: one post, ending resolved."""
     workers = [relays.new() for _ in range(4)]
     same_open = relays.message(monitoring("open"))

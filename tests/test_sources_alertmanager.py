@@ -201,7 +201,9 @@ def test_firing_alert_ignores_a_non_zero_end_time() -> None:
             "2026-05-02T09:41:07.5Z", datetime(2026, 5, 2, 9, 41, 7, 500000, tzinfo=UTC), id="short-fraction"
         ),
         pytest.param(
-            "2026-05-02T11:41:07.000000001+02:00", datetime(2026, 5, 2, 9, 41, 7, tzinfo=UTC), id="offset-nanos"
+            "2026-05-02T11:41:07.000000001+02:00",
+            datetime(2026, 5, 2, 9, 41, 7, tzinfo=UTC),
+            id="offset-nanos",
         ),
     ],
 )
@@ -461,7 +463,9 @@ def test_empty_urls_add_no_link_and_no_note() -> None:
     ("payload", "text"),
     [
         pytest.param(
-            message(alert=am_alert(labels=...)), "alertmanager payload: alert.labels is missing", id="no-labels"
+            message(alert=am_alert(labels=...)),
+            "alertmanager payload: alert.labels is missing",
+            id="no-labels",
         ),
         pytest.param(
             message(alert=am_alert(labels=["a"])),

@@ -594,6 +594,7 @@ def test_failed_step_records_pod_template_and_phase() -> None:
 )
 def test_resubmitted_workflow_is_the_same_alert(name: str, labels: dict[str, str]) -> None:
     """`argo resubmit` (new generated name, label naming the original) keeps the fingerprint."""
-    payload = {"source": "argo", "workflow": {"name": name, "namespace": "ml", "status": "Failed", "labels": labels}}
+    workflow = {"name": name, "namespace": "ml", "status": "Failed", "labels": labels}
+    payload = {"source": "argo", "workflow": workflow}
     reference = {"source": "argo", "workflow": {"name": "etl-7xk2p", "namespace": "ml", "status": "Failed"}}
     assert argo.parse(payload).fingerprint == argo.parse(reference).fingerprint

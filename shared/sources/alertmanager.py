@@ -95,7 +95,7 @@ def split(notification: Mapping[str, Any]) -> list[dict[str, Any]]:
     truncated = notification.get("truncatedAlerts")
     messages = []
     for alert in alerts:
-        message = {**group, "alert": _plain(alert), "commonLabels": common_labels}
+        message = {**group, "alert": _plain(alert), "commonLabels": _plain(common_labels)}
         # Absent or 0 says nothing; anything else (even unreadable) is passed on for parse to note.
         if truncated not in (None, 0, "", "0"):
             message["truncated_alerts"] = _plain(truncated)
@@ -301,11 +301,12 @@ def _links(
 ) -> tuple[Link, ...]:
     links: list[Link] = []
 
-    def add(title: str, url: str, field: str) -> bool:
-        if _is_http(url):
+    def add(title: str, raw: str, field: str, url: str | None = None) -> bool:
+        url = raw if url is None else url
+        if _is_http(raw) and _is_http(url):
             links.append(Link(title=title, url=url))
             return True
-        notes.append(f"{field} {_clip(url, 200)!r} is not an http(s) URL; no {title} link added")
+        notes.append(f"{field} {_clip(raw, 200)!r} is not an http(s) URL; no {title} link added")
         return False
 
     if generator_url:
@@ -316,7 +317,7 @@ def _links(
             if url and add(title, url, f"annotation {key}"):
                 break
     if external_url:
-        add("Alertmanager", f"{external_url.rstrip('/')}/#/alerts", "externalURL")
+        add("Alertmanager", external_url, "externalURL", f"{external_url.rstrip('/')}/#/alerts")
     return tuple(links)
 
 
