@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_published_schema_is_up_to_date() -> None:
-    """docs/alert-event.schema.json is what `alert-relay schema` prints (regenerate it after model changes)."""
+    """docs/alert-event.schema.json equals what `alert-relay schema` prints (regenerate it if not)."""
     published = json.loads((ROOT / "docs" / "alert-event.schema.json").read_text())
     assert published == json_schema(), "run: .venv/bin/alert-relay schema > docs/alert-event.schema.json"
 
