@@ -4,7 +4,7 @@ For each run, the wall time from exec of ``functions-framework --target X --sour
 binary, default gunicorn mode) until the first request is answered, polling the port every 5 ms:
 hello gets a GET; the relay gets a POST of a push envelope carrying examples/events/argo_failed.json,
 with a fresh SQLite ledger and SLACK_API_URL pointing at a loopback fake Slack, so the first request
-does a real chat.postMessage. Runs are interleaved (hello, relay, hello, ...) after one unmeasured
+does a real chat.postMessage. Runs are interleaved (the order rotates each round) after one unmeasured
 warm-up each (compiles .pyc, warms the page cache). The relay is served from its staged deployable
 source (``localdev.package.build``), exactly what Cloud Functions receives.
 
@@ -31,6 +31,7 @@ import tempfile
 import textwrap
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -375,10 +376,20 @@ def run(runs: int) -> dict[str, Any]:
         relay_once(-1)
         relay_once(-2, source=uncompiled, PYTHONDONTWRITEBYTECODE="1")
         hello_ms, relay_ms, no_pyc_ms = [], [], []
+
+        def no_pyc_once(index: int) -> float:
+            return relay_once(runs + index, source=uncompiled, PYTHONDONTWRITEBYTECODE="1")
+
+        series: list[tuple[list[float], Callable[[int], float]]] = [
+            (hello_ms, lambda index: hello_once()),
+            (relay_ms, relay_once),
+            (no_pyc_ms, no_pyc_once),
+        ]
         for index in range(runs):
-            hello_ms.append(hello_once())
-            relay_ms.append(relay_once(index))
-            no_pyc_ms.append(relay_once(runs + index, source=uncompiled, PYTHONDONTWRITEBYTECODE="1"))
+            # Interleaved, and the order rotates each round so no series always runs first.
+            for offset in range(len(series)):
+                values, once = series[(index + offset) % len(series)]
+                values.append(once(index))
         if any((uncompiled / "shared").rglob("__pycache__")):
             raise RuntimeError("the no-.pyc copy got compiled files")
         hello, relay, no_pyc = Stats(hello_ms), Stats(relay_ms), Stats(no_pyc_ms)

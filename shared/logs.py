@@ -38,16 +38,26 @@ class StructuredFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
+class _CurrentStdout(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stdout`` is when a record is emitted (servers and test runners swap it)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stdout)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stdout  # not setStream(): it would flush the previous, maybe closed, stream
+        super().emit(record)
+
+
 def configure(level: str = "INFO", stream: TextIO | None = None) -> logging.Logger:
     """Install the structured handler on the relay's logger (idempotent)."""
     logger = logging.getLogger(LOGGER_NAME)
     logger.setLevel(level)
     logger.propagate = False
-    target = stream or sys.stdout
     for handler in list(logger.handlers):
         if getattr(handler, "_alert_relay", False):
             logger.removeHandler(handler)
-    handler = logging.StreamHandler(target)
+    handler = logging.StreamHandler(stream) if stream is not None else _CurrentStdout()
     handler.setFormatter(StructuredFormatter())
     handler._alert_relay = True  # type: ignore[attr-defined]
     logger.addHandler(handler)

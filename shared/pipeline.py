@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -26,6 +27,10 @@ from shared.routing import RoutingConfig
 from shared.sinks import Sink
 
 Clock = Callable[[], datetime]
+
+# Trace entries of the handling in progress, written to the ledger in one batch when it ends (one
+# write instead of one per stage). Per context, so concurrent requests on one instance never mix.
+_pending_trace: ContextVar[list[TraceEntry] | None] = ContextVar("pending_trace", default=None)
 
 
 def utc_now() -> datetime:
@@ -142,6 +147,14 @@ class Relay:
 
     def handle(self, message: InboundMessage) -> Outcome:
         """Process one inbound message end to end; never raises."""
+        token = _pending_trace.set([])
+        try:
+            return self._handle(message)
+        finally:
+            self._flush_trace()
+            _pending_trace.reset(token)
+
+    def _handle(self, message: InboundMessage) -> Outcome:
         try:
             try:
                 event = sources.parse(message, received_at=self.clock())
@@ -159,7 +172,12 @@ class Relay:
 
     def reject(self, body: bytes, reason: str, detail: str) -> Outcome:
         """Dead-letter a request body that is not even a readable message."""
-        return self._dead_letter(InboundMessage(data=body, transport="unreadable"), None, reason, detail)
+        token = _pending_trace.set([])
+        try:
+            return self._dead_letter(InboundMessage(data=body, transport="unreadable"), None, reason, detail)
+        finally:
+            self._flush_trace()
+            _pending_trace.reset(token)
 
     def plan(self, event: AlertEvent) -> list[Target]:
         """Every (route, receiver, sink) the event would reach, ignoring the ledger; each sink once."""
@@ -386,7 +404,7 @@ class Relay:
                 detail=str(exc),
             )
         trace_id = event_id or f"message:{key}"
-        self.ledger.record(
+        self._record(
             TraceEntry(
                 trace_id,
                 now,
@@ -408,7 +426,7 @@ class Relay:
             detail=detail,
             message_id=message.message_id,
         )
-        self.ledger.record(
+        self._record(
             TraceEntry(
                 trace_id,
                 self.clock(),
@@ -434,9 +452,28 @@ class Relay:
         reason: str = "",
         detail: str = "",
     ) -> None:
-        self.ledger.record(
+        self._record(
             TraceEntry(event.event_id, self.clock(), outcome, route, sink, attempt, str(reason), detail)
         )
+
+    def _record(self, entry: TraceEntry) -> None:
+        pending = _pending_trace.get()
+        if pending is None:
+            self.ledger.record_many([entry])
+        else:
+            pending.append(entry)
+
+    def _flush_trace(self) -> None:
+        pending = _pending_trace.get()
+        if pending:
+            try:
+                self.ledger.record_many(pending)
+            except Exception:
+                # The answer to Pub/Sub does not depend on the trace: log it rather than retry for it.
+                logs.logger().exception(
+                    "could not write the trace", extra={"fields": {"outcome": "trace_lost"}}
+                )
+            pending.clear()
 
     @staticmethod
     def _log(

@@ -9,6 +9,7 @@ import json
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -283,12 +284,16 @@ def test_restart_in_a_new_process_still_updates_the_original(
     assert "RESOLVED" in final_text(slack_server, original.ts)
 
 
-def _until_acked(relay: Relay, message: InboundMessage, attempts: int = 50) -> None:
-    """What Pub/Sub does: redeliver until the relay acks (bounded)."""
-    for _ in range(attempts):
-        if relay.handle(message).disposition is Disposition.ACK:
-            return
-    raise AssertionError(f"message {message.message_id} never acked")
+def _until_acked(relay: Relay, message: InboundMessage, errors: list[BaseException]) -> None:
+    """What Pub/Sub does: redeliver, with a short backoff, until the relay acks (bounded)."""
+    try:
+        for attempt in range(400):
+            if relay.handle(message).disposition is Disposition.ACK:
+                return
+            time.sleep(min(0.005 * (attempt + 1), 0.05))  # real threads racing: a real, short backoff
+        raise AssertionError(f"message {message.message_id} never acked")
+    except BaseException as exc:  # surfaced by the test: a thread's failure must fail it
+        errors.append(exc)
 
 
 def test_concurrent_instances_post_once_and_end_consistent(
@@ -298,8 +303,9 @@ def test_concurrent_instances_post_once_and_end_consistent(
     workers = [relays.new() for _ in range(4)]
     same_open = relays.message(monitoring("open"))
     repeats = [relays.message(monitoring("open")) for _ in range(4)]
+    errors: list[BaseException] = []
     threads = [
-        threading.Thread(target=_until_acked, args=(relay, msg))
+        threading.Thread(target=_until_acked, args=(relay, msg, errors))
         for relay, msg in [*zip(workers, [same_open] * 4, strict=True), *zip(workers, repeats, strict=True)]
     ]
     for thread in threads:
@@ -307,12 +313,13 @@ def test_concurrent_instances_post_once_and_end_consistent(
     for thread in threads:
         thread.join(60)
     close = relays.message(monitoring("closed"))
-    closers = [threading.Thread(target=_until_acked, args=(relay, close)) for relay in workers]
+    closers = [threading.Thread(target=_until_acked, args=(relay, close, errors)) for relay in workers]
     for thread in closers:
         thread.start()
     for thread in closers:
         thread.join(60)
 
+    assert errors == []
     top_level = [p for p in slack_server.posts if p.thread_ts is None]
     assert len(top_level) == 1
     replies = [p for p in slack_server.posts if p.thread_ts is not None]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,10 +19,9 @@ import pytest
 from shared.errors import Reason, UnsupportedPayload
 from shared.model import MAX_LABELS, MAX_TEXT, AlertEvent, AlertmanagerDetails, Severity, Status, stable_id
 from shared.sources import alertmanager, parse_payload
+from tests.golden import SOURCES_DIR, assert_golden_event, case_id, golden_inputs, load_input, read_json
 
-DATA = Path(__file__).parent / "data" / "sources"
-UPDATE_GOLDEN = os.environ.get("UPDATE_GOLDEN") == "1"
-GOLDEN_INPUTS = sorted(DATA.glob("alertmanager_*.input.json"))
+GOLDEN_INPUTS = golden_inputs("alertmanager_")
 ZERO_TIME = "0001-01-01T00:00:00Z"
 
 
@@ -80,12 +78,8 @@ def details(event: AlertEvent) -> AlertmanagerDetails:
     return event.details
 
 
-def load(name: str) -> dict[str, Any]:
-    return json.loads((DATA / f"{name}.input.json").read_text())
-
-
 def load_group() -> dict[str, Any]:
-    return json.loads((DATA / "alertmanager_group.notification.json").read_text())
+    return read_json(SOURCES_DIR / "alertmanager_group.notification.json")
 
 
 def rejection(payload: Any) -> UnsupportedPayload:
@@ -98,17 +92,10 @@ def rejection(payload: Any) -> UnsupportedPayload:
 # --- golden files ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("input_path", GOLDEN_INPUTS, ids=lambda p: p.name.removesuffix(".input.json"))
+@pytest.mark.parametrize("input_path", GOLDEN_INPUTS, ids=case_id)
 def test_fixture_parses_to_golden_event(input_path: Path) -> None:
     """Each Alertmanager fixture parses to exactly its reviewed expected event."""
-    event = alertmanager.parse(json.loads(input_path.read_text()))
-    actual = event.model_dump(mode="json")
-    expected_path = input_path.with_name(input_path.name.replace(".input.json", ".expected.json"))
-    if UPDATE_GOLDEN:
-        expected_path.write_text(json.dumps(actual, indent=2, ensure_ascii=False) + "\n")
-    assert expected_path.exists(), f"missing {expected_path.name}: run with UPDATE_GOLDEN=1 and review it"
-    assert actual == json.loads(expected_path.read_text())
-    assert AlertEvent.model_validate(actual) == event  # the JSON form reads back as the same event
+    assert_golden_event(alertmanager.parse(read_json(input_path)), input_path)
 
 
 def test_golden_fixtures_exist() -> None:
@@ -121,7 +108,7 @@ def test_golden_fixtures_exist() -> None:
 
 def test_firing_alert_with_nanosecond_start_and_zero_end_is_open() -> None:
     """Nanoseconds are cut to microseconds; Go's zero endsAt means no end time and no duration."""
-    event = alertmanager.parse(load("alertmanager_firing_nanoseconds"))
+    event = alertmanager.parse(load_input("alertmanager_firing_nanoseconds"))
     assert event.status is Status.FIRING
     assert event.started_at == datetime(2026, 5, 2, 9, 41, 7, 123456, tzinfo=UTC)
     assert (event.ended_at, event.duration_seconds, event.notes) == (None, None, ())
@@ -129,7 +116,7 @@ def test_firing_alert_with_nanosecond_start_and_zero_end_is_open() -> None:
 
 def test_resolved_alert_has_its_end_and_duration() -> None:
     """A resolved alert's endsAt becomes ended_at, and the difference the duration."""
-    event = alertmanager.parse(load("alertmanager_resolved_with_end"))
+    event = alertmanager.parse(load_input("alertmanager_resolved_with_end"))
     assert event.status is Status.RESOLVED
     assert event.ended_at == datetime(2026, 5, 2, 10, 3, 52, 987654, tzinfo=UTC)
     assert event.duration_seconds == pytest.approx(22 * 60 + 45.864198)
@@ -137,8 +124,8 @@ def test_resolved_alert_has_its_end_and_duration() -> None:
 
 def test_firing_and_resolved_share_the_fingerprint_but_not_the_event_id() -> None:
     """The resolved notification resolves the firing one (same fingerprint) yet is its own occurrence."""
-    firing = alertmanager.parse(load("alertmanager_firing_nanoseconds"))
-    resolved = alertmanager.parse(load("alertmanager_resolved_with_end"))
+    firing = alertmanager.parse(load_input("alertmanager_firing_nanoseconds"))
+    resolved = alertmanager.parse(load_input("alertmanager_resolved_with_end"))
     assert firing.fingerprint == resolved.fingerprint == stable_id("alertmanager", "c1a2b3d4e5f60718")
     assert firing.event_id != resolved.event_id
 
@@ -325,7 +312,7 @@ def test_summary_is_description_else_message(annotations: dict[str, str], summar
 
 def test_slack_mentions_in_annotations_are_kept_verbatim() -> None:
     """'<!channel>' is text here; escaping it is the Slack formatter's job, not the parser's."""
-    event = alertmanager.parse(load("alertmanager_firing_nanoseconds"))
+    event = alertmanager.parse(load_input("alertmanager_firing_nanoseconds"))
     assert event.summary.startswith("<!channel> Pod speech/")
     assert details(event).annotations["description"].startswith("<!channel> ")
 
@@ -388,7 +375,7 @@ def test_annotations_that_are_not_an_object_are_noted() -> None:
 
 def test_links_are_source_runbook_dashboard_and_alertmanager() -> None:
     """generatorURL, runbook and dashboard annotations and the Alertmanager UI, in that order."""
-    event = alertmanager.parse(load("alertmanager_firing_nanoseconds"))
+    event = alertmanager.parse(load_input("alertmanager_firing_nanoseconds"))
     assert [(lnk.title, lnk.url.split("?")[0]) for lnk in event.links] == [
         ("Source", "http://prometheus-k8s-0:9090/graph"),
         ("Runbook", "https://runbooks.prometheus-operator.dev/runbooks/kubernetes/kubepodcrashlooping"),
@@ -490,7 +477,7 @@ def test_untrackable_messages_are_malformed_payloads_naming_the_field(payload: A
 
 def test_parse_does_not_modify_its_input() -> None:
     """The payload is read, never changed (a retry must see the same message)."""
-    body = load("alertmanager_v4_single_alert")
+    body = load_input("alertmanager_v4_single_alert")
     before = copy.deepcopy(body)
     alertmanager.parse(body)
     assert body == before
@@ -507,7 +494,7 @@ def test_message_version_other_than_1_is_noted() -> None:
 
 def test_single_alert_notification_parses_like_its_split_message() -> None:
     """A version-4 notification with one alert is read directly, with the group's receiver and key."""
-    body = load("alertmanager_v4_single_alert")
+    body = load_input("alertmanager_v4_single_alert")
     event = alertmanager.parse(body)
     assert event == alertmanager.parse(alertmanager.split(body)[0])
     assert (details(event).receiver, details(event).group_key) == ("relay", '{}:{alertname="TargetDown"}')
@@ -534,7 +521,7 @@ def test_notification_without_exactly_one_alert_is_rejected(count: int, text: st
 
 def test_truncated_alerts_are_noted() -> None:
     """When max_alerts cut the group, the event says how many alerts the relay never received."""
-    event = alertmanager.parse(load("alertmanager_truncated_group"))
+    event = alertmanager.parse(load_input("alertmanager_truncated_group"))
     assert event.notes == (
         "Alertmanager left 4 more alerts of this group out of its notification (webhook max_alerts); "
         "the relay never received them",
@@ -543,7 +530,7 @@ def test_truncated_alerts_are_noted() -> None:
 
 def test_dispatcher_routes_messages_and_notifications_here() -> None:
     """parse_payload recognises both the per-alert message and a webhook notification."""
-    for body in (message(), load("alertmanager_v4_single_alert")):
+    for body in (message(), load_input("alertmanager_v4_single_alert")):
         assert parse_payload(body) == alertmanager.parse(body)
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import copy
 import itertools
 import json
-import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,10 +19,9 @@ import pytest
 from shared.errors import Reason, UnsupportedPayload
 from shared.model import MAX_FAILED_STEPS, MAX_TEXT, AlertEvent, ArgoDetails, FailedStep, Severity, Status
 from shared.sources import argo, parse_payload
+from tests.golden import assert_golden_event, case_id, golden_inputs, read_json
 
-DATA = Path(__file__).parent / "data" / "sources"
-UPDATE_GOLDEN = os.environ.get("UPDATE_GOLDEN") == "1"
-GOLDEN_INPUTS = sorted(DATA.glob("argo_*.input.json"))
+GOLDEN_INPUTS = golden_inputs("argo_")
 
 WF = "train-nightly-p4t9x"
 
@@ -78,17 +76,10 @@ def step_names(event: AlertEvent) -> list[str]:
 # --- golden files ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("input_path", GOLDEN_INPUTS, ids=lambda p: p.name.removesuffix(".input.json"))
+@pytest.mark.parametrize("input_path", GOLDEN_INPUTS, ids=case_id)
 def test_fixture_parses_to_golden_event(input_path: Path) -> None:
     """Each argo fixture parses to exactly its reviewed expected event."""
-    event = argo.parse(json.loads(input_path.read_text()))
-    actual = event.model_dump(mode="json")
-    expected_path = input_path.with_name(input_path.name.replace(".input.json", ".expected.json"))
-    if UPDATE_GOLDEN:
-        expected_path.write_text(json.dumps(actual, indent=2, ensure_ascii=False) + "\n")
-    assert expected_path.exists(), f"missing {expected_path.name}: run with UPDATE_GOLDEN=1 and review it"
-    assert actual == json.loads(expected_path.read_text())
-    assert AlertEvent.model_validate(actual) == event  # the JSON form reads back as the same event
+    assert_golden_event(argo.parse(read_json(input_path)), input_path)
 
 
 def test_golden_fixtures_exist() -> None:

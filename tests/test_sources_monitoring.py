@@ -7,8 +7,6 @@ Golden files: tests/data/sources/gcm_*.input.json are parsed and compared with t
 
 from __future__ import annotations
 
-import json
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,10 +16,9 @@ import pytest
 from shared.errors import Reason, UnsupportedPayload
 from shared.model import AlertEvent, MonitoringDetails, Severity, Status, stable_id
 from shared.sources import monitoring, parse_payload
+from tests.golden import assert_golden_event, case_id, golden_inputs, load_input, read_json
 
-DATA = Path(__file__).parent / "data" / "sources"
-UPDATE_GOLDEN = os.environ.get("UPDATE_GOLDEN") == "1"
-GOLDEN_INPUTS = sorted(DATA.glob("gcm_*.input.json"))
+GOLDEN_INPUTS = golden_inputs("gcm_")
 
 
 def incident(**fields: Any) -> dict[str, Any]:
@@ -43,24 +40,13 @@ def details(event: AlertEvent) -> MonitoringDetails:
     return event.details
 
 
-def load(name: str) -> dict[str, Any]:
-    return json.loads((DATA / f"{name}.input.json").read_text())
-
-
 # --- golden files ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("input_path", GOLDEN_INPUTS, ids=lambda p: p.name.removesuffix(".input.json"))
+@pytest.mark.parametrize("input_path", GOLDEN_INPUTS, ids=case_id)
 def test_fixture_parses_to_golden_event(input_path: Path) -> None:
     """Each Cloud Monitoring fixture parses to exactly its reviewed expected event."""
-    event = monitoring.parse(json.loads(input_path.read_text()))
-    actual = event.model_dump(mode="json")
-    expected_path = input_path.with_name(input_path.name.replace(".input.json", ".expected.json"))
-    if UPDATE_GOLDEN:
-        expected_path.write_text(json.dumps(actual, indent=2, ensure_ascii=False) + "\n")
-    assert expected_path.exists(), f"missing {expected_path.name}: run with UPDATE_GOLDEN=1 and review it"
-    assert actual == json.loads(expected_path.read_text())
-    assert AlertEvent.model_validate(actual) == event  # the JSON form reads back as the same event
+    assert_golden_event(monitoring.parse(read_json(input_path)), input_path)
 
 
 def test_golden_fixtures_exist() -> None:
@@ -117,11 +103,12 @@ def test_unroutable_incidents_are_malformed_payloads_naming_the_field(
 
 def test_open_and_closed_share_the_fingerprint_but_not_the_event_id() -> None:
     """The close message resolves the open one (same fingerprint) yet is a separate occurrence."""
-    opened = monitoring.parse(load("gcm_threshold_open"))
-    closed = monitoring.parse(load("gcm_threshold_closed"))
+    opened = monitoring.parse(load_input("gcm_threshold_open"))
+    closed = monitoring.parse(load_input("gcm_threshold_closed"))
     assert opened.fingerprint == closed.fingerprint == stable_id("cloud_monitoring", "0.qa7test1ncdt")
     assert opened.event_id != closed.event_id
-    assert opened.event_id == monitoring.parse(load("gcm_threshold_open")).event_id  # redelivery: same id
+    redelivered = monitoring.parse(load_input("gcm_threshold_open"))
+    assert opened.event_id == redelivered.event_id  # redelivery: same id
 
 
 def test_epoch_seconds_become_aware_utc_times_with_a_duration() -> None:
@@ -235,7 +222,7 @@ def test_schema_version_is_kept_as_text(version: Any, expected: str) -> None:
 
 def test_schema_1_1_errors_are_added_to_notes() -> None:
     """A 1.1 fallback explains itself in incident.errors; those reasons reach the event's notes."""
-    event = monitoring.parse(load("gcm_v1_1_errors"))
+    event = monitoring.parse(load_input("gcm_v1_1_errors"))
     assert event.notes == (
         "Cloud Monitoring reported: Could not render the notification in schema version 1.2; sent as 1.1.",
         "Cloud Monitoring reported: documentation template references an unknown variable",
@@ -245,7 +232,7 @@ def test_schema_1_1_errors_are_added_to_notes() -> None:
 
 def test_log_match_incident_with_empty_strings_parses() -> None:
     """Log-match conditions send empty metric, values and documentation strings: no crash, no noise."""
-    event = monitoring.parse(load("gcm_log_match_open"))
+    event = monitoring.parse(load_input("gcm_log_match_open"))
     assert (details(event).metric_type, details(event).observed_value, details(event).threshold_value) == (
         "",
         "",
@@ -256,7 +243,7 @@ def test_log_match_incident_with_empty_strings_parses() -> None:
 
 def test_cancelled_incident_keeps_its_free_text_observed_value() -> None:
     """A cancelled incident's observed_value is a sentence; it is kept as text, not parsed as a number."""
-    event = monitoring.parse(load("gcm_cancelled_closed"))
+    event = monitoring.parse(load_input("gcm_cancelled_closed"))
     assert details(event).observed_value.startswith("Incident cancelled because the alert policy")
     assert (event.status, event.severity) == (Status.RESOLVED, Severity.ERROR)
 
@@ -279,7 +266,7 @@ def test_overlong_summary_is_clipped_not_rejected() -> None:
 
 def test_labels_combine_user_labels_and_well_known_resource_labels() -> None:
     """Policy and metadata user labels, plus resource type, project and GKE location labels."""
-    event = monitoring.parse(load("gcm_threshold_open"))
+    event = monitoring.parse(load_input("gcm_threshold_open"))
     assert event.labels == {
         "app": "asr-api",
         "cluster": "ml-prod-1",
@@ -324,7 +311,7 @@ def test_label_values_are_always_strings() -> None:
 
 def test_links_are_the_incident_and_documentation_links() -> None:
     """The console link comes first, then http(s) documentation links; others are skipped with a note."""
-    event = monitoring.parse(load("gcm_threshold_open"))
+    event = monitoring.parse(load_input("gcm_threshold_open"))
     assert [(lnk.title, lnk.url.split("?")[0]) for lnk in event.links] == [
         (
             "Cloud Monitoring incident",
@@ -362,5 +349,5 @@ def test_sparse_documentation_never_crashes(documentation: Any) -> None:
 
 def test_dispatcher_routes_incidents_here() -> None:
     """parse_payload recognises an incident by shape and returns the same event."""
-    body = load("gcm_threshold_closed")
+    body = load_input("gcm_threshold_closed")
     assert parse_payload(body) == monitoring.parse(body)

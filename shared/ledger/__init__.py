@@ -11,7 +11,7 @@ only place that picks one. The ledger also keeps each incident's Slack message (
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -111,6 +111,10 @@ class Ledger(Protocol):
         ...
 
     def record(self, entry: TraceEntry) -> None: ...
+
+    def record_many(self, entries: Sequence[TraceEntry]) -> None:
+        """Append trace entries in one write (the pipeline batches one handling's entries)."""
+        ...
 
     def trace(self, event_id: str) -> list[TraceEntry]: ...
 

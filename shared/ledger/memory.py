@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -86,8 +86,12 @@ class MemoryLedger:
             self._incidents[key] = (dict(state), now + self._retention)
 
     def record(self, entry: TraceEntry) -> None:
+        self.record_many([entry])
+
+    def record_many(self, entries: Sequence[TraceEntry]) -> None:
         with self._lock:
-            self._trace.setdefault(entry.event_id, []).append(entry)
+            for entry in entries:
+                self._trace.setdefault(entry.event_id, []).append(entry)
 
     def trace(self, event_id: str) -> list[TraceEntry]:
         with self._lock:

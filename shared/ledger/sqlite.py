@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -202,21 +202,27 @@ class SqliteLedger:
             )
 
     def record(self, entry: TraceEntry) -> None:
+        self.record_many([entry])
+
+    def record_many(self, entries: Sequence[TraceEntry]) -> None:
         with self._tx() as db:
-            db.execute(
+            db.executemany(
                 "INSERT INTO trace (event_id, at, outcome, route, sink, attempt, reason, detail, expires_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    entry.event_id,
-                    _ts(entry.at),
-                    entry.outcome,
-                    entry.route,
-                    entry.sink,
-                    entry.attempt,
-                    entry.reason,
-                    entry.detail,
-                    self._expiry(entry.at),
-                ),
+                [
+                    (
+                        e.event_id,
+                        _ts(e.at),
+                        e.outcome,
+                        e.route,
+                        e.sink,
+                        e.attempt,
+                        e.reason,
+                        e.detail,
+                        self._expiry(e.at),
+                    )
+                    for e in entries
+                ],
             )
 
     def trace(self, event_id: str) -> list[TraceEntry]:

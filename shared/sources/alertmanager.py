@@ -20,13 +20,11 @@ is fatal; everything else that cannot be read becomes a note on the event.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from shared.errors import Reason, UnsupportedPayload
 from shared.model import (
     MAX_LABELS,
     MAX_TEXT,
@@ -37,6 +35,17 @@ from shared.model import (
     Source,
     Status,
     stable_id,
+)
+from shared.sources.fields import (
+    MAX_LABEL_KEY,
+    MAX_URL,
+    as_text,
+    cap_labels,
+    cap_notes,
+    clip,
+    is_http,
+    malformed,
+    type_name,
 )
 
 MESSAGE_VERSION = 1  # the per-alert message ``split`` writes
@@ -61,7 +70,9 @@ _RFC3339 = re.compile(
 )
 
 MAX_ANNOTATIONS = MAX_LABELS
-MAX_NOTES = 10
+# How a refusal names what it refuses: one per-alert message, or a whole webhook notification.
+_PREFIX = "alertmanager payload:"
+_NOTIFICATION = "alertmanager notification"
 
 
 def split(notification: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -72,17 +83,15 @@ def split(notification: Mapping[str, Any]) -> list[dict[str, Any]]:
     ``alerts`` list gives no messages.
     """
     if not isinstance(notification, Mapping):
-        raise _malformed(f"alertmanager notification must be an object, got {_type_name(notification)}")
+        raise malformed(_NOTIFICATION, f"must be an object, got {type_name(notification)}")
     alerts = notification.get("alerts")
     if alerts is None:
-        raise _malformed("alertmanager notification: alerts is missing")
+        raise malformed(f"{_NOTIFICATION}:", "alerts is missing")
     if not isinstance(alerts, list):
-        raise _malformed(f"alertmanager notification: alerts must be a list, got {_type_name(alerts)}")
+        raise malformed(f"{_NOTIFICATION}:", f"alerts must be a list, got {type_name(alerts)}")
     for index, alert in enumerate(alerts):
         if not isinstance(alert, Mapping):
-            raise _malformed(
-                f"alertmanager notification: alerts[{index}] must be an object, got {_type_name(alert)}"
-            )
+            raise malformed(f"{_NOTIFICATION}:", f"alerts[{index}] must be an object, got {type_name(alert)}")
 
     group = {
         "source": Source.ALERTMANAGER.value,
@@ -112,45 +121,44 @@ def parse(payload: Mapping[str, Any]) -> AlertEvent:
         version = payload.get("version", MESSAGE_VERSION)
         if str(version) != str(MESSAGE_VERSION):
             notes.append(
-                f"alertmanager message version {_clip(str(version), 100)!r} is not {MESSAGE_VERSION}; "
+                f"alertmanager message version {clip(str(version), 100)!r} is not {MESSAGE_VERSION}; "
                 f"read as version {MESSAGE_VERSION}"
             )
 
     alert = payload.get("alert")
     if alert is None:
-        raise _malformed(
-            "alertmanager payload: alert is missing (expected one alert per message, as the ingest "
-            "function publishes, or an Alertmanager notification with 'alerts')"
+        raise malformed(
+            _PREFIX,
+            "alert is missing (expected one alert per message, as the ingest "
+            "function publishes, or an Alertmanager notification with 'alerts')",
         )
     if not isinstance(alert, Mapping):
-        raise _malformed(f"alertmanager payload: alert must be an object, got {_type_name(alert)}")
+        raise malformed(_PREFIX, f"alert must be an object, got {type_name(alert)}")
 
     raw_labels = alert.get("labels")
     if raw_labels is None:
-        raise _malformed("alertmanager payload: alert.labels is missing")
+        raise malformed(_PREFIX, "alert.labels is missing")
     if not isinstance(raw_labels, Mapping):
-        raise _malformed(
-            f"alertmanager payload: alert.labels must be an object, got {_type_name(raw_labels)}"
-        )
-    labels = {str(k): _text(v) for k, v in raw_labels.items()}
+        raise malformed(_PREFIX, f"alert.labels must be an object, got {type_name(raw_labels)}")
+    labels = {str(k): as_text(v) for k, v in raw_labels.items()}
 
-    raw_status = _text(alert.get("status"))
+    raw_status = as_text(alert.get("status"))
     status = _STATUSES.get(raw_status.strip().lower())
     if status is None:
-        problem = f"{_clip(raw_status, 100)!r} is not 'firing' or 'resolved'" if raw_status else "is missing"
-        raise _malformed(f"alertmanager payload: alert.status {problem}")
+        problem = f"{clip(raw_status, 100)!r} is not 'firing' or 'resolved'" if raw_status else "is missing"
+        raise malformed(_PREFIX, f"alert.status {problem}")
 
     annotations = _annotations(alert.get("annotations"), notes)
-    am_fingerprint = _text(alert.get("fingerprint")).strip()
+    am_fingerprint = as_text(alert.get("fingerprint")).strip()
     # Alertmanager's fingerprint is a hash of the label set; without it the sorted labels stand in.
     identity: Any = am_fingerprint or sorted(labels.items())
     fingerprint = stable_id("alertmanager", identity)
-    raw_starts = _text(alert.get("startsAt")).strip()
-    raw_ends = _text(alert.get("endsAt")).strip()
+    raw_starts = as_text(alert.get("startsAt")).strip()
+    raw_ends = as_text(alert.get("endsAt")).strip()
     started_at, ended_at, duration = _times(status, raw_starts, raw_ends, notes)
 
     _note_truncation(payload.get("truncated_alerts"), notes)
-    generator_url = _text(alert.get("generatorURL")).strip()
+    generator_url = as_text(alert.get("generatorURL")).strip()
     alertname = labels.get("alertname", "").strip()
     title = annotations.get("summary", "").strip() or alertname or "Alertmanager alert"
     summary = annotations.get("description", "").strip() or annotations.get("message", "").strip()
@@ -162,24 +170,24 @@ def parse(payload: Mapping[str, Any]) -> AlertEvent:
         source=Source.ALERTMANAGER,
         fingerprint=fingerprint,
         status=status,
-        source_status=_clip(raw_status, 256),
+        source_status=clip(raw_status, 256),
         severity=_severity(labels.get("severity"), notes),
-        title=_clip(title, 1000),
-        summary=_clip(summary, MAX_TEXT),
-        labels=_cap_labels(labels, notes),
+        title=clip(title, 1000),
+        summary=clip(summary, MAX_TEXT),
+        labels=cap_labels(labels, notes, priority=_PRIORITY_LABELS),
         started_at=started_at,
         ended_at=ended_at,
         duration_seconds=duration,
-        links=_links(generator_url, annotations, _text(payload.get("externalURL")).strip(), notes),
+        links=_links(generator_url, annotations, as_text(payload.get("externalURL")).strip(), notes),
         details=AlertmanagerDetails(
-            alertname=_clip(alertname, 256),
-            am_fingerprint=_clip(am_fingerprint, 256),
-            receiver=_clip(_text(payload.get("receiver")), 256),
-            group_key=_clip(_text(payload.get("groupKey")), MAX_TEXT),
-            generator_url=_clip(generator_url, 3000),
+            alertname=clip(alertname, 256),
+            am_fingerprint=clip(am_fingerprint, 256),
+            receiver=clip(as_text(payload.get("receiver")), 256),
+            group_key=clip(as_text(payload.get("groupKey")), MAX_TEXT),
+            generator_url=clip(generator_url, MAX_URL),
             annotations=_cap_annotations(annotations, notes),
         ),
-        notes=_cap_notes(notes),
+        notes=cap_notes(notes),
     )
 
 
@@ -188,15 +196,16 @@ def _single_alert_message(notification: Mapping[str, Any], notes: list[str]) -> 
     alerts = notification.get("alerts")
     if isinstance(alerts, list) and len(alerts) != 1:
         if not alerts:
-            raise _malformed("alertmanager notification holds no alerts; there is nothing to relay")
-        raise _malformed(
-            f"alertmanager notification holds {len(alerts)} alerts; send it to the ingest function, "
-            "which splits groups into one message per alert"
+            raise malformed(_NOTIFICATION, "holds no alerts; there is nothing to relay")
+        raise malformed(
+            _NOTIFICATION,
+            f"holds {len(alerts)} alerts; send it to the ingest function, "
+            "which splits groups into one message per alert",
         )
     version = notification.get("version", NOTIFICATION_VERSION)
     if str(version) != NOTIFICATION_VERSION:
         notes.append(
-            f"alertmanager notification version {_clip(str(version), 100)!r} is not "
+            f"alertmanager notification version {clip(str(version), 100)!r} is not "
             f"{NOTIFICATION_VERSION}; read as version {NOTIFICATION_VERSION}"
         )
     return split(notification)[0]
@@ -246,7 +255,7 @@ def _read_time(raw: str, field: str, notes: list[str]) -> datetime | None:
                 return value.astimezone(UTC)
             except (OverflowError, ValueError):
                 pass
-    notes.append(f"{field} {_clip(raw, 100)!r} is not an RFC 3339 time; ignored")
+    notes.append(f"{field} {clip(raw, 100)!r} is not an RFC 3339 time; ignored")
     return None
 
 
@@ -259,20 +268,8 @@ def _severity(label: str | None, notes: list[str]) -> Severity:
         return Severity.WARNING
     if value in _SEVERITIES:
         return _SEVERITIES[value]
-    notes.append(f"label severity={_clip(label or '', 100)!r} is not a known severity; using warning")
+    notes.append(f"label severity={clip(label or '', 100)!r} is not a known severity; using warning")
     return Severity.WARNING
-
-
-def _cap_labels(labels: Mapping[str, str], notes: list[str]) -> dict[str, str]:
-    """Valid label keys and values, at most MAX_LABELS of them, priority labels first."""
-    clean = {_clip(k, 128): _clip(v, 512) for k, v in labels.items() if k}
-    ordered = [k for k in _PRIORITY_LABELS if k in clean] + sorted(
-        k for k in clean if k not in _PRIORITY_LABELS
-    )
-    if len(ordered) > MAX_LABELS:
-        notes.append(f"only {MAX_LABELS} of {len(ordered)} labels are kept")
-        ordered = ordered[:MAX_LABELS]
-    return {k: clean[k] for k in sorted(ordered)}
 
 
 def _annotations(raw: Any, notes: list[str]) -> dict[str, str]:
@@ -280,9 +277,9 @@ def _annotations(raw: Any, notes: list[str]) -> dict[str, str]:
     if raw is None:
         return {}
     if not isinstance(raw, Mapping):
-        notes.append(f"alert.annotations must be an object, got {_type_name(raw)}; ignored")
+        notes.append(f"alert.annotations must be an object, got {type_name(raw)}; ignored")
         return {}
-    return {str(k): _text(v) for k, v in raw.items() if str(k)}
+    return {str(k): as_text(v) for k, v in raw.items() if str(k)}
 
 
 def _cap_annotations(annotations: Mapping[str, str], notes: list[str]) -> dict[str, str]:
@@ -290,10 +287,10 @@ def _cap_annotations(annotations: Mapping[str, str], notes: list[str]) -> dict[s
     if len(keys) > MAX_ANNOTATIONS:
         notes.append(f"only {MAX_ANNOTATIONS} of {len(keys)} annotations are kept")
         keys = keys[:MAX_ANNOTATIONS]
-    return {_clip(k, 128): _clip(annotations[k], MAX_TEXT) for k in keys}
+    return {clip(k, MAX_LABEL_KEY): clip(annotations[k], MAX_TEXT) for k in keys}
 
 
-# --- links and notes ----------------------------------------------------------------------------
+# --- links and truncation -----------------------------------------------------------------------
 
 
 def _links(
@@ -303,10 +300,10 @@ def _links(
 
     def add(title: str, raw: str, field: str, url: str | None = None) -> bool:
         url = raw if url is None else url
-        if _is_http(raw) and _is_http(url):
+        if is_http(raw) and is_http(url):
             links.append(Link(title=title, url=url))
             return True
-        notes.append(f"{field} {_clip(raw, 200)!r} is not an http(s) URL; no {title} link added")
+        notes.append(f"{field} {clip(raw, 200)!r} is not an http(s) URL; no {title} link added")
         return False
 
     if generator_url:
@@ -331,18 +328,12 @@ def _note_truncation(raw: Any, notes: list[str]) -> None:
     elif isinstance(raw, str) and raw.strip().isdigit():
         count = int(raw)
     if count is None or count < 0:
-        notes.append(f"truncated_alerts {_clip(_text(raw), 100)!r} is not a count; ignored")
+        notes.append(f"truncated_alerts {clip(as_text(raw), 100)!r} is not a count; ignored")
     elif count:
         notes.append(
             f"Alertmanager left {count} more {'alert' if count == 1 else 'alerts'} of this group out of "
             "its notification (webhook max_alerts); the relay never received them"
         )
-
-
-def _cap_notes(notes: list[str]) -> tuple[str, ...]:
-    if len(notes) > MAX_NOTES:
-        notes = [*notes[: MAX_NOTES - 1], f"and {len(notes) - MAX_NOTES + 1} more problems"]
-    return tuple(_clip(n, MAX_TEXT) for n in notes)
 
 
 # --- small readers ------------------------------------------------------------------------------
@@ -355,33 +346,3 @@ def _plain(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
     return value
-
-
-def _text(value: Any) -> str:
-    """Any scalar as text: numbers stay as written, booleans as JSON (``true``), ``None`` is empty."""
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool | list | dict):
-        return json.dumps(value, separators=(",", ":"))
-    return str(value)
-
-
-def _is_http(url: str) -> bool:
-    return bool(re.match(r"^https?://", url)) and len(url) <= 3000
-
-
-def _clip(text: str, limit: int) -> str:
-    """Shorten to ``limit`` characters, marking the cut: a long annotation must not fail the event."""
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _type_name(value: Any) -> str:
-    return {dict: "object", list: "array", str: "string", bool: "boolean"}.get(
-        type(value), type(value).__name__
-    )
-
-
-def _malformed(message: str) -> UnsupportedPayload:
-    return UnsupportedPayload(message, reason=Reason.MALFORMED_PAYLOAD)

@@ -18,7 +18,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
-from shared.errors import Reason, UnsupportedPayload
 from shared.model import (
     MAX_FAILED_STEPS,
     MAX_LABELS,
@@ -32,8 +31,20 @@ from shared.model import (
     Status,
     stable_id,
 )
+from shared.sources.fields import (
+    MAX_LABEL_KEY,
+    MAX_LABEL_VALUE,
+    MAX_URL,
+    cap_labels,
+    cap_notes,
+    clip,
+    has_http_scheme,
+    malformed,
+    type_name,
+)
 
 PAYLOAD_VERSION = 1
+_PREFIX = "argo payload:"  # how a refusal names the payload
 
 # Argo labels worth keeping, under friendlier names; every other workflows.argoproj.io/* label is noise
 # (phase, completed, creator ids) that would only crowd the message.
@@ -65,7 +76,6 @@ _RETRY_CHILD = re.compile(r"^(?P<base>.+)\((?P<index>\d+)\)$")  # "train(0)"; lo
 # matched first so that "\\x41" stays a literal backslash followed by "x41".
 _GO_ONLY_ESCAPE = re.compile(r"\\\\|\\x([0-9a-fA-F]{2})|\\U([0-9a-fA-F]{8})|\\([av])")
 
-MAX_NOTES = 10
 _SUMMARY_STEP_NAMES = 5
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # sort key stand-in for a missing time
 
@@ -79,9 +89,9 @@ def parse(payload: Mapping[str, Any], *, received_at: datetime | None = None) ->
     notes: list[str] = []
     workflow = payload.get("workflow")
     if workflow is None:
-        raise _malformed("argo payload: workflow is missing")
+        raise malformed(_PREFIX, "workflow is missing")
     if not isinstance(workflow, Mapping):
-        raise _malformed(f"argo payload: workflow must be an object, got {_type_name(workflow)}")
+        raise malformed(_PREFIX, f"workflow must be an object, got {type_name(workflow)}")
     name = _required_str(workflow, "name")
     namespace = _required_str(workflow, "namespace")
 
@@ -122,24 +132,24 @@ def parse(payload: Mapping[str, Any], *, received_at: datetime | None = None) ->
         source=Source.ARGO,
         fingerprint=stable_id("argo", namespace, _identity(workflow_labels, name)),
         status=status,
-        source_status=_clip(source_status, 256),
+        source_status=clip(source_status, 256),
         severity=severity,
-        title=_clip(title, 1000),
-        summary=_clip(_summary(status, steps, steps_total, duration), MAX_TEXT),
-        labels=_cap_labels(labels, notes),
+        title=clip(title, 1000),
+        summary=clip(_summary(status, steps, steps_total, duration), MAX_TEXT),
+        labels=cap_labels(labels, notes, priority=_PRIORITY_LABELS),
         started_at=started_at,
         ended_at=ended_at,
         duration_seconds=duration,
         links=_ui_links(payload.get("ui_url"), namespace, name, notes),
         details=ArgoDetails(
-            workflow=_clip(name, 256),
-            namespace=_clip(namespace, 256),
-            uid=_clip(uid, 256),
+            workflow=clip(name, 256),
+            namespace=clip(namespace, 256),
+            uid=clip(uid, 256),
             failed_steps=tuple(steps),
             failed_steps_total=steps_total,
             parameters=parameters,
         ),
-        notes=_cap_notes(notes),
+        notes=cap_notes(notes),
     )
 
 
@@ -194,8 +204,8 @@ def _ui_links(ui_url: Any, namespace: str, name: str, notes: list[str]) -> tuple
     if ui_url in (None, ""):
         return ()
     url = f"{str(ui_url).rstrip('/')}/workflows/{quote(namespace, safe='')}/{quote(name, safe='')}"
-    if not isinstance(ui_url, str) or not re.match(r"^https?://", ui_url) or len(url) > 3000:
-        notes.append(f"ui_url {_clip(str(ui_url), 200)!r} is not an http(s) URL; no Argo UI link added")
+    if not isinstance(ui_url, str) or not has_http_scheme(ui_url) or len(url) > MAX_URL:
+        notes.append(f"ui_url {clip(str(ui_url), 200)!r} is not an http(s) URL; no Argo UI link added")
         return ()
     return (Link(title="Argo UI", url=url),)
 
@@ -231,13 +241,13 @@ def _decode_failures(raw: Any, notes: list[str]) -> list[Any]:
         if isinstance(value, Mapping):  # a single node, not wrapped in a list
             return [value]
         if not isinstance(value, str):
-            notes.append(f"workflow.failures has an unexpected type ({_type_name(value)}); ignored")
+            notes.append(f"workflow.failures has an unexpected type ({type_name(value)}); ignored")
             return []
         text = value.strip()
         if text in ("", "null", '"null"', "[]"):
             return []
         if text[0] not in '"[{':
-            notes.append(f"workflow.failures is not valid JSON: {_clip(text, 200)!r}")
+            notes.append(f"workflow.failures is not valid JSON: {clip(text, 200)!r}")
             return []
         try:
             value = _loads_go_quoted(text)
@@ -307,12 +317,12 @@ class _Node:
 
     def to_step(self, *, name: str | None = None, attempts: int = 1) -> FailedStep:
         return FailedStep(
-            name=_clip(name if name is not None else self.name or self.template or "(unnamed step)", 256),
-            template=_clip(self.template, 256),
-            phase=_clip(self.phase or "Failed", 256),
-            message=_clip(self.message, MAX_TEXT),
+            name=clip(name if name is not None else self.name or self.template or "(unnamed step)", 256),
+            template=clip(self.template, 256),
+            phase=clip(self.phase or "Failed", 256),
+            message=clip(self.message, MAX_TEXT),
             finished_at=self.finished_at,
-            pod_name=_clip(self.pod_name, 256),
+            pod_name=clip(self.pod_name, 256),
             attempts=attempts,
         )
 
@@ -362,7 +372,7 @@ def _read_labels(raw: Any, field: str, notes: list[str]) -> dict[str, str]:
     if value is None:
         return {}
     if not isinstance(value, Mapping):
-        notes.append(f"{field} must be an object, got {_type_name(value)}; ignored")
+        notes.append(f"{field} must be an object, got {type_name(value)}; ignored")
         return {}
     return {str(k): _label_value(v) for k, v in value.items()}
 
@@ -384,7 +394,7 @@ def _read_parameters(raw: Any, notes: list[str]) -> dict[str, str]:
             else:
                 notes.append(f"{field}[{index}] has no name; skipped")
     else:
-        notes.append(f"{field} must be a list or an object, got {_type_name(value)}; ignored")
+        notes.append(f"{field} must be a list or an object, got {type_name(value)}; ignored")
         return {}
 
     parameters: dict[str, str] = {}
@@ -392,7 +402,7 @@ def _read_parameters(raw: Any, notes: list[str]) -> dict[str, str]:
         if len(parameters) >= MAX_LABELS:
             notes.append(f"{field}: only the first {MAX_LABELS} of {len(pairs)} parameters are kept")
             break
-        parameters[_clip(key, 128)] = _clip(_label_value(val), 512)
+        parameters[clip(key, MAX_LABEL_KEY)] = clip(_label_value(val), MAX_LABEL_VALUE)
     return parameters
 
 
@@ -410,6 +420,7 @@ def _maybe_json(raw: Any, field: str, notes: list[str]) -> Any:
 
 
 def _label_value(value: Any) -> str:
+    """A label or parameter value as written; unlike ``as_text``, every number goes through JSON."""
     if isinstance(value, str):
         return value
     if value is None:
@@ -443,30 +454,15 @@ def _merge_labels(
     return labels
 
 
-def _cap_labels(labels: Mapping[str, str], notes: list[str]) -> dict[str, str]:
-    """Valid label keys and values, at most MAX_LABELS of them, priority labels first."""
-    clean: dict[str, str] = {}
-    for key, value in labels.items():
-        if key:
-            clean[_clip(key, 128)] = _clip(value, 512)
-    ordered = [k for k in _PRIORITY_LABELS if k in clean] + sorted(
-        k for k in clean if k not in _PRIORITY_LABELS
-    )
-    if len(ordered) > MAX_LABELS:
-        notes.append(f"only {MAX_LABELS} of {len(ordered)} labels are kept")
-        ordered = ordered[:MAX_LABELS]
-    return {k: clean[k] for k in sorted(ordered)}
-
-
 # --- small readers ------------------------------------------------------------------------------
 
 
 def _required_str(workflow: Mapping[str, Any], key: str) -> str:
     value = workflow.get(key)
     if value is None or (isinstance(value, str) and not value.strip()):
-        raise _malformed(f"argo payload: workflow.{key} is missing")
+        raise malformed(_PREFIX, f"workflow.{key} is missing")
     if not isinstance(value, str):
-        raise _malformed(f"argo payload: workflow.{key} must be a string, got {_type_name(value)}")
+        raise malformed(_PREFIX, f"workflow.{key} must be a string, got {type_name(value)}")
     return value.strip()
 
 
@@ -487,7 +483,7 @@ def _read_time(raw: Any, field: str, notes: list[str]) -> datetime | None:
             return value if value.tzinfo else value.replace(tzinfo=UTC)  # Argo writes UTC
     except (ValueError, OverflowError, OSError):
         pass
-    notes.append(f"{field} {_clip(str(raw), 100)!r} is not an RFC 3339 time; ignored")
+    notes.append(f"{field} {clip(str(raw), 100)!r} is not an RFC 3339 time; ignored")
     return None
 
 
@@ -502,7 +498,7 @@ def _read_duration(raw: Any, notes: list[str]) -> float | None:
     except (TypeError, ValueError):
         seconds = math.nan
     if not math.isfinite(seconds) or seconds < 0:
-        notes.append(f"workflow.duration {_clip(str(raw), 100)!r} is not a number of seconds; ignored")
+        notes.append(f"workflow.duration {clip(str(raw), 100)!r} is not a number of seconds; ignored")
         return None
     return seconds
 
@@ -536,28 +532,7 @@ def format_duration(seconds: float) -> str:
     return f"{secs}s"
 
 
-def _cap_notes(notes: list[str]) -> tuple[str, ...]:
-    if len(notes) > MAX_NOTES:
-        notes = [*notes[: MAX_NOTES - 1], f"and {len(notes) - MAX_NOTES + 1} more problems"]
-    return tuple(_clip(n, MAX_TEXT) for n in notes)
-
-
-def _clip(text: str, limit: int) -> str:
-    """Shorten to ``limit`` characters, marking the cut: a long message must not fail the event."""
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def _json_error(exc: ValueError) -> str:
     if isinstance(exc, json.JSONDecodeError):
         return f"{exc.msg} (char {exc.pos})"
     return str(exc)
-
-
-def _type_name(value: Any) -> str:
-    return {dict: "object", list: "array", str: "string", bool: "boolean"}.get(
-        type(value), type(value).__name__
-    )
-
-
-def _malformed(message: str) -> UnsupportedPayload:
-    return UnsupportedPayload(message, reason=Reason.MALFORMED_PAYLOAD)
