@@ -4,6 +4,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# checkov (Terraform policy checks) lives in its own venv: its ~100 dependencies would clash with our pins.
+CHECKOV := .venv-checkov/bin/checkov
 
 .PHONY: run test lint bench setup clean
 
@@ -13,12 +15,16 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $(STAMP)
 
-setup: $(STAMP)
+$(CHECKOV):
+	test -x .venv-checkov/bin/python || $(PYTHON) -m venv .venv-checkov
+	.venv-checkov/bin/python -m pip install --quiet --disable-pip-version-check checkov==3.3.30
+
+setup: $(STAMP) $(CHECKOV)
 
 run: $(STAMP)
 	$(BIN)/alert-relay local
 
-test: $(STAMP)
+test: $(STAMP) $(CHECKOV)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest
@@ -27,4 +33,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/run.py
 
 clean:
-	rm -rf $(VENV) .alert-relay .pytest_cache .ruff_cache
+	rm -rf $(VENV) .venv-checkov .alert-relay .pytest_cache .ruff_cache
