@@ -81,9 +81,12 @@ class DeliveryError(RelayError):
         reason: Reason,
         retryable: bool,
         retry_after: float | None = None,
+        code: str = "",
     ) -> None:
         super().__init__(message, reason=reason, retryable=retryable)
         self.retry_after = retry_after
+        # The remote side's own error code (e.g. Slack's "message_not_found"), when it gave one.
+        self.code = code
 
 
 def classify_http_status(status: int) -> tuple[Reason, bool]:

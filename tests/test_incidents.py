@@ -337,3 +337,22 @@ def test_sqlite_ledger_survives_reopening_with_incident_state(tmp_path: Path) ->
     ledger.put_incident("k", {"channel": "C1", "ts": "1.0", "status": "firing"}, now)
     ledger.close()
     assert SqliteLedger(path).get_incident("k", now) == {"channel": "C1", "ts": "1.0", "status": "firing"}
+
+
+def test_resolution_is_posted_anew_when_the_original_cannot_be_edited(
+    relays: Relays, slack_server: FakeSlackServer
+) -> None:
+    """chat.update answering message_not_found (deleted message): the resolution becomes a new post."""
+    from tests.fakes.http import Respond
+
+    relay = relays.new()
+    relay.handle(relays.message(monitoring("open")))
+    slack_server.script("chat.update", Respond(body={"ok": False, "error": "message_not_found"}))
+    closed = relay.handle(relays.message(monitoring("closed")))
+    assert closed.disposition is Disposition.ACK
+    # The refused update, then the resolution as a new top-level message (no thread: the original is gone).
+    assert [c[0] for c in calls(slack_server)] == ["chat.postMessage", "chat.update", "chat.postMessage"]
+    original, resolved = slack_server.posts
+    assert resolved.thread_ts is None
+    assert "RESOLVED" in final_text(slack_server, resolved.ts)
+    assert "RESOLVED" not in final_text(slack_server, original.ts)

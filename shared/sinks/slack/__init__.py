@@ -273,7 +273,7 @@ class SlackChannelSink:
         try:
             return self._transport.update(args)
         except DeliveryError as exc:
-            if resolution is None or not any(code in str(exc) for code in _GONE):
+            if resolution is None or exc.code not in _GONE:
                 raise
             log.warning(
                 "original message cannot be updated; posting the resolution", extra={"error": str(exc)}

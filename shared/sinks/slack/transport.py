@@ -190,17 +190,22 @@ def classify_api_error(what: str, status: int, data: Any, headers: Mapping[str, 
             reason=Reason.RATE_LIMITED,
             retryable=True,
             retry_after=after,
+            code=code,
         )
     if status != 200:
         reason, retryable = classify_http_status(status)
-        return DeliveryError(f"{what}: HTTP {status} {code}".rstrip(), reason=reason, retryable=retryable)
+        return DeliveryError(
+            f"{what}: HTTP {status} {code}".rstrip(), reason=reason, retryable=retryable, code=code
+        )
     if code in _CHANNEL_ERRORS:
-        return DeliveryError(f"{what}: {code}", reason=Reason.CHANNEL_ERROR, retryable=False)
+        return DeliveryError(f"{what}: {code}", reason=Reason.CHANNEL_ERROR, retryable=False, code=code)
     if code in _AUTH_ERRORS:
-        return DeliveryError(f"{what}: {code}", reason=Reason.AUTH_ERROR, retryable=False)
+        return DeliveryError(f"{what}: {code}", reason=Reason.AUTH_ERROR, retryable=False, code=code)
     if code in _TRANSIENT_ERRORS:
-        return DeliveryError(f"{what}: {code}", reason=Reason.SERVER_ERROR, retryable=True)
-    return DeliveryError(f"{what}: {code or 'unknown error'}", reason=Reason.INVALID_REQUEST, retryable=False)
+        return DeliveryError(f"{what}: {code}", reason=Reason.SERVER_ERROR, retryable=True, code=code)
+    return DeliveryError(
+        f"{what}: {code or 'unknown error'}", reason=Reason.INVALID_REQUEST, retryable=False, code=code
+    )
 
 
 class SlackWebhookSink(RequestSink):
