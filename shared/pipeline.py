@@ -191,11 +191,12 @@ class Relay:
                         targets.append(Target(decision.route, receiver, sink))
         return targets
 
-    def process(self, event: AlertEvent, message: InboundMessage | None = None) -> Outcome:
-        attempt = message.delivery_attempt if message else None
+    def process(self, event: AlertEvent, message: InboundMessage) -> Outcome:
+        """Route and deliver a parsed event; ``message`` is what it came in (kept if dead-lettered)."""
+        attempt = message.delivery_attempt
         now = self.clock()
         self.ledger.save_event(event.event_id, event.to_json(), now)
-        transport = f" via {message.transport} message {message.message_id}".rstrip() if message else ""
+        transport = f" via {message.transport} message {message.message_id}".rstrip()
         self._trace(
             event, "received", attempt=attempt, detail=f"{event.source.value} {event.status.value}{transport}"
         )
@@ -251,8 +252,6 @@ class Relay:
             failed = retryable + permanent
             reason = Reason.RETRIES_EXHAUSTED.value if retryable else permanent[0].reason
             detail = "; ".join(f"{r.sink}: {r.reason}: {r.detail}" for r in failed)
-            if message is None:
-                return Outcome(Disposition.ACK, event, tuple(results), reason=reason, detail=detail)
             return self._dead_letter(message, event, reason, detail, results=results)
         outcome = Outcome(Disposition.ACK, event, tuple(results))
         self._log(event, "done", attempt=attempt)
