@@ -305,103 +305,410 @@ resource "google_logging_metric" "publisher_undelivered" {
 
 # --- Argo policies: notify the Pub/Sub channel (through the relay) ------------------------------------
 
-resource "google_monitoring_alert_policy" "argo_controller_errors" {
-  project               = var.project_id
-  display_name          = "Argo controller errors (${var.cluster_name})"
-  combiner              = "OR"
-  severity              = "ERROR"
-  notification_channels = [google_monitoring_notification_channel.pubsub.id]
-  user_labels = {
-    team      = var.alert_team
-    env       = var.alert_env
-    source    = "argo"
-    component = "workflow-controller"
-  }
-
-  conditions {
-    display_name = "argo_workflows_error_count increased"
-    condition_prometheus_query_language {
-      query               = local.controller_errors_query
-      duration            = "0s"
-      evaluation_interval = "60s"
-      alert_rule          = "ArgoControllerErrors"
-      rule_group          = "argo"
-      # Prometheus metrics exist only once scraped: do not fail the apply before the Argo side is up.
+# Every Argo policy of one PromQL condition on fixed settings is one entry here, created by
+# google_monitoring_alert_policy.argo below; docs/monitoring.md names them argo["<key>"]. Each entry
+# spells out every setting:
+#   display_name, severity       of the policy
+#   component                    user_labels.component (team, env and source = "argo" are added)
+#   extra_channels               notified besides the Pub/Sub channel
+#   condition                    the condition's display name
+#   query, duration, evaluation_interval, alert_rule
+#                                the PromQL condition (rule_group "argo")
+#   disable_metric_validation    true on Prometheus metrics: they exist only once scraped, so the
+#                                apply must not fail before the Argo side is up
+#   auto_close                   alert_strategy.auto_close
+#   subject, content             the markdown documentation
+# The policies whose number depends on variables (did not run, no workflow completed) follow it.
+locals {
+  argo_alert_policies = {
+    controller_errors = {
+      display_name              = "Argo controller errors (${var.cluster_name})"
+      severity                  = "ERROR"
+      component                 = "workflow-controller"
+      extra_channels            = []
+      condition                 = "argo_workflows_error_count increased"
+      query                     = local.controller_errors_query
+      duration                  = "0s"
+      evaluation_interval       = "60s"
+      alert_rule                = "ArgoControllerErrors"
       disable_metric_validation = true
+      auto_close                = "1800s"
+      subject                   = "Argo workflow controller reported errors on ${var.cluster_name}"
+      content                   = <<-EOT
+        The Argo workflow controller counted errors in the last 10 minutes (`argo_workflows_error_count`, by `cause`):
+        - `OperationPanic`: the controller panicked while operating on a workflow (a bug; the workflow may be stuck).
+        - `CronWorkflowSubmissionError`: a CronWorkflow could not submit its workflow (RBAC, quota, invalid spec): **the scheduled run did not start**.
+        - `CronWorkflowSpecError`: a CronWorkflow's spec is invalid.
+
+        **Next steps**: `kubectl -n ${var.argo_namespace} logs deploy/workflow-controller | grep -i error`, then `argo cron list -A` / `argo cron get NAME` for cron causes.
+
+        Query:
+        ```
+        ${local.controller_errors_query}
+        ```
+      EOT
     }
-  }
-
-  alert_strategy {
-    auto_close = "1800s"
-  }
-
-  documentation {
-    mime_type = "text/markdown"
-    subject   = "Argo workflow controller reported errors on ${var.cluster_name}"
-    content   = <<-EOT
-      The Argo workflow controller counted errors in the last 10 minutes (`argo_workflows_error_count`, by `cause`):
-      - `OperationPanic`: the controller panicked while operating on a workflow (a bug; the workflow may be stuck).
-      - `CronWorkflowSubmissionError`: a CronWorkflow could not submit its workflow (RBAC, quota, invalid spec): **the scheduled run did not start**.
-      - `CronWorkflowSpecError`: a CronWorkflow's spec is invalid.
-
-      **Next steps**: `kubectl -n ${var.argo_namespace} logs deploy/workflow-controller | grep -i error`, then `argo cron list -A` / `argo cron get NAME` for cron causes.
-
-      Query:
-      ```
-      ${local.controller_errors_query}
-      ```
-    EOT
-  }
-
-  depends_on = [google_project_service.required]
-}
-
-resource "google_monitoring_alert_policy" "argo_workflow_failures" {
-  project               = var.project_id
-  display_name          = "Argo workflows failing (${var.cluster_name})"
-  combiner              = "OR"
-  severity              = "WARNING"
-  notification_channels = [google_monitoring_notification_channel.pubsub.id]
-  user_labels = {
-    team      = var.alert_team
-    env       = var.alert_env
-    source    = "argo"
-    component = "workflows"
-  }
-
-  conditions {
-    display_name = "Failed or Error workflows in 10 minutes > ${var.workflow_failures_threshold}"
-    condition_prometheus_query_language {
+    workflow_failures = {
+      display_name              = "Argo workflows failing (${var.cluster_name})"
+      severity                  = "WARNING"
+      component                 = "workflows"
+      extra_channels            = []
+      condition                 = "Failed or Error workflows in 10 minutes > ${var.workflow_failures_threshold}"
       query                     = "${local.argo.failed_workflows} > ${var.workflow_failures_threshold}"
       duration                  = "0s"
       evaluation_interval       = "60s"
       alert_rule                = "ArgoWorkflowFailures"
-      rule_group                = "argo"
       disable_metric_validation = true
+      auto_close                = "1800s"
+      subject                   = "Argo workflows failed on ${var.cluster_name}"
+      content                   = <<-EOT
+        More than ${var.workflow_failures_threshold} workflow(s) ended Failed or Error in the last 10 minutes (controller metrics, Argo ${var.argo_version_family} names).
+
+        Each failed workflow also posts its own message through the exit handler, with the failed steps. This policy is the
+        safety net for workflows whose exit handler did not run (terminated workflows, a missing `alert-relay-exit-handler`
+        template in the namespace, a broken publisher).
+
+        **Next steps**: `argo list -A --status Failed,Error --since 1h`, then `argo get -n NS NAME`.
+
+        Query:
+        ```
+        ${local.argo.failed_workflows} > ${var.workflow_failures_threshold}
+        ```
+      EOT
+    }
+    queue_depth = {
+      display_name              = "Argo controller queue backlog (${var.cluster_name})"
+      severity                  = "WARNING"
+      component                 = "workflow-controller"
+      extra_channels            = []
+      condition                 = "workflow_queue depth > ${var.queue_depth_threshold} for 10 minutes"
+      query                     = "${local.argo.queue_depth} > ${var.queue_depth_threshold}"
+      duration                  = "600s"
+      evaluation_interval       = "60s"
+      alert_rule                = "ArgoQueueDepth"
+      disable_metric_validation = true
+      auto_close                = "1800s"
+      subject                   = "Argo controller workflow queue is backing up on ${var.cluster_name}"
+      content                   = <<-EOT
+        The controller's `workflow_queue` has held more than ${var.queue_depth_threshold} items for 10 minutes: it cannot keep
+        up, so workflows start and progress late.
+
+        **Next steps**: the controller's CPU and memory (dashboard), throttling of the Kubernetes API, `--workflow-workers`
+        and `parallelism` settings, a flood of submissions.
+
+        Query:
+        ```
+        ${local.argo.queue_depth} > ${var.queue_depth_threshold}
+        ```
+      EOT
+    }
+    pods_pending = {
+      display_name              = "Argo workflow pods pending (${var.cluster_name})"
+      severity                  = "WARNING"
+      component                 = "workflows"
+      extra_channels            = []
+      condition                 = "Pending workflow pods for ${var.pending_pods_minutes} minutes"
+      query                     = "${local.argo.pending_pods} > 0"
+      duration                  = "${var.pending_pods_minutes * 60}s"
+      evaluation_interval       = "60s"
+      alert_rule                = "ArgoPodsPending"
+      disable_metric_validation = true
+      auto_close                = "1800s"
+      subject                   = "Argo workflow pods have been Pending for ${var.pending_pods_minutes} minutes on ${var.cluster_name}"
+      content                   = <<-EOT
+        The controller has reported at least one Pending workflow pod continuously for ${var.pending_pods_minutes} minutes:
+        no node capacity (GPUs!), a ResourceQuota, an image that cannot be pulled, or an unschedulable nodeSelector/toleration.
+
+        **Next steps**: `kubectl get pods -A --field-selector=status.phase=Pending -l workflows.argoproj.io/workflow`,
+        then `kubectl describe pod` for the scheduler's events; the cluster autoscaler's status.
+
+        Query:
+        ```
+        ${local.argo.pending_pods} > 0
+        ```
+      EOT
+    }
+    controller_down = {
+      display_name              = "Argo controller down or without leader (${var.cluster_name})"
+      severity                  = "CRITICAL"
+      component                 = "workflow-controller"
+      extra_channels            = []
+      condition                 = "No live leading controller for 5 minutes"
+      query                     = "(${local.argo.controller_alive} or vector(0)) < 1"
+      duration                  = "300s"
+      evaluation_interval       = "60s"
+      alert_rule                = "ArgoControllerDown"
+      disable_metric_validation = true
+      auto_close                = "1800s"
+      subject                   = "Argo workflow controller is down or has no leader on ${var.cluster_name}"
+      content                   = <<-EOT
+        For 5 minutes, ${local.argo.controller_alive_what} was below 1 or missing. No workflow is being scheduled or
+        progressed, and exit handlers do not run: **workflow alerts are silent while this lasts**.
+
+        **Next steps**: `kubectl -n ${var.argo_namespace} get pods -l app=workflow-controller`, its events and logs (crash loop,
+        OOMKilled, lost leader lease); the PodMonitoring `${local.argo_controller_job}` status if the pod is fine.
+
+        Query:
+        ```
+        (${local.argo.controller_alive} or vector(0)) < 1
+        ```
+      EOT
+    }
+    operation_duration = {
+      display_name              = "Argo controller operations slow (${var.cluster_name})"
+      severity                  = "WARNING"
+      component                 = "workflow-controller"
+      extra_channels            = []
+      condition                 = "Operation duration p95 > ${var.operation_duration_p95_seconds}s for 15 minutes"
+      query                     = "${local.operation_p95_query} > ${var.operation_duration_p95_seconds}"
+      duration                  = "900s"
+      evaluation_interval       = "60s"
+      alert_rule                = "ArgoOperationDuration"
+      disable_metric_validation = true
+      auto_close                = "1800s"
+      subject                   = "Argo controller operations are slow on ${var.cluster_name}"
+      content                   = <<-EOT
+        The 95th percentile of the time the controller spends on one workflow operation (reconciling a workflow) has been above
+        ${var.operation_duration_p95_seconds}s for 15 minutes. Large workflows (thousands of nodes), a slow Kubernetes API or a
+        CPU-starved controller are the usual causes.
+
+        Query:
+        ```
+        ${local.operation_p95_query} > ${var.operation_duration_p95_seconds}
+        ```
+      EOT
+    }
+    workflow_duration = {
+      display_name              = "Argo workflow duration p95 over ${var.workflow_duration_p95_seconds}s (${var.cluster_name})"
+      severity                  = "WARNING"
+      component                 = "workflows"
+      extra_channels            = []
+      condition                 = "p95 of a pipeline's durations over ${var.workflow_duration_window_hours}h > ${var.workflow_duration_p95_seconds}s"
+      query                     = "${local.workflow_p95_query} > ${var.workflow_duration_p95_seconds}"
+      duration                  = "0s"
+      evaluation_interval       = "300s"
+      alert_rule                = "ArgoWorkflowDurationP95"
+      disable_metric_validation = true
+      auto_close                = "86400s"
+      subject                   = "Argo pipelines are getting slow on ${var.cluster_name}"
+      content                   = <<-EOT
+        For at least one pipeline (`workflow_template`), the 95th percentile of its run durations over the last
+        ${var.workflow_duration_window_hours}h is above ${var.workflow_duration_p95_seconds}s (custom metric
+        `argo_workflows_alert_relay_workflow_duration_seconds`, set when a run completes).
+
+        **Next steps**: the dashboard's duration and step-duration panels show which step grew; compare input sizes, node
+        types and Pending times.
+
+        Query:
+        ```
+        ${local.workflow_p95_query} > ${var.workflow_duration_p95_seconds}
+        ```
+      EOT
+    }
+    step_too_long = {
+      # One PromQL condition per policy. Left: a step that already finished but took too long (custom
+      # metric, per pipeline and step). Right: a step still running past the threshold; the custom gauge
+      # is only set when a step completes, so the step container's uptime (GKE system metric) catches it
+      # while users are still waiting.
+      display_name              = "Argo step running too long (${var.cluster_name})"
+      severity                  = "WARNING"
+      component                 = "steps"
+      extra_channels            = []
+      condition                 = "A step took or is taking > ${var.step_duration_threshold_seconds}s"
+      query                     = local.step_too_long_query
+      duration                  = "0s"
+      evaluation_interval       = "60s"
+      alert_rule                = "ArgoStepTooLong"
+      disable_metric_validation = true
+      auto_close                = "3600s"
+      subject                   = "An Argo step is taking longer than ${var.step_duration_threshold_seconds}s on ${var.cluster_name}"
+      content                   = <<-EOT
+        A workflow step is taking longer than ${var.step_duration_threshold_seconds}s: either it completed after that long
+        (labels `workflow_template`, `step`), or its `main` container is still running (labels `namespace_name`, `pod_name`;
+        Argo names pods `<workflow>-<template>-<hash>`).
+
+        **Next steps**: `argo get -n NS WORKFLOW`, `argo logs -n NS WORKFLOW POD`; check for a hung download, a GPU that is
+        not used, retries hiding in the step.
+
+        Query:
+        ```
+        ${local.step_too_long_query}
+        ```
+      EOT
+    }
+    server_errors = {
+      display_name              = "Argo Server errors (${var.cluster_name})"
+      severity                  = "ERROR"
+      component                 = "argo-server"
+      extra_channels            = []
+      condition                 = "Server-side gRPC errors in 10 minutes > ${var.argo_server_errors_threshold}"
+      query                     = local.server_errors_query
+      duration                  = "0s"
+      evaluation_interval       = "60s"
+      alert_rule                = "ArgoServerErrors"
+      disable_metric_validation = true
+      auto_close                = "1800s"
+      subject                   = "Argo Server is failing requests on ${var.cluster_name}"
+      content                   = <<-EOT
+        The Argo Server (UI and API) answered more than ${var.argo_server_errors_threshold} calls with a server-side error
+        in 10 minutes (`grpc_server_handled_total`, gRPC codes Unknown, Internal, Unavailable, DataLoss; the REST API goes
+        through the same gRPC handlers). Client-side codes (NotFound, PermissionDenied, Canceled, ...) do not count.
+
+        **Next steps**: `kubectl -n ${var.argo_namespace} logs deploy/argo-server`, the archive database if persistence is on,
+        SSO/RBAC configuration after a change; the server's CPU and memory (dashboard).
+
+        Query:
+        ```
+        ${local.server_errors_query}
+        ```
+      EOT
+    }
+    server_down = {
+      display_name              = "Argo Server down (${var.cluster_name})"
+      severity                  = "ERROR"
+      component                 = "argo-server"
+      extra_channels            = []
+      condition                 = "Argo Server not scraped for 5 minutes"
+      query                     = local.server_down_query
+      duration                  = "300s"
+      evaluation_interval       = "60s"
+      alert_rule                = "ArgoServerDown"
+      disable_metric_validation = true
+      auto_close                = "1800s"
+      subject                   = "Argo Server (UI and API) is down on ${var.cluster_name}"
+      content                   = <<-EOT
+        Managed Prometheus has not scraped a healthy argo-server (`up` of the PodMonitoring `${local.argo_server_job}`) for
+        5 minutes: the pod is gone, crash-looping, or not answering. Users cannot open the Argo UI or submit through the API;
+        workflows keep running (the controller is separate).
+
+        **Next steps**: `kubectl -n ${var.argo_namespace} get pods -l app=argo-server`, its events and logs; the TLS settings of
+        the PodMonitoring if the pod is healthy (argo/podmonitoring.yaml).
+
+        Query:
+        ```
+        ${local.server_down_query}
+        ```
+      EOT
+    }
+    server_resources = {
+      # One PromQL condition: CPU or memory, tagged with resource="cpu" / "memory". GKE system
+      # metrics always exist, so the condition keeps metric validation.
+      display_name              = "Argo Server CPU or memory high (${var.cluster_name})"
+      severity                  = "WARNING"
+      component                 = "argo-server"
+      extra_channels            = []
+      condition                 = "argo-server CPU > ${var.argo_server_cpu_cores} cores or memory > ${var.argo_server_memory_mib} MiB"
+      query                     = local.server_resources_query
+      duration                  = "900s"
+      evaluation_interval       = "60s"
+      alert_rule                = "ArgoServerResources"
+      disable_metric_validation = false
+      auto_close                = "1800s"
+      subject                   = "Argo Server is using a lot of CPU or memory on ${var.cluster_name}"
+      content                   = <<-EOT
+        An argo-server container has used more than ${var.argo_server_cpu_cores} CPU cores or ${var.argo_server_memory_mib} MiB
+        of non-evictable memory for 15 minutes (GKE system metrics). Heavy UI use (large workflow lists, many watches) or
+        a slow archive database are typical; throttling or an OOM kill follows.
+
+        Query (label `resource` says which):
+        ```
+        ${local.server_resources_query}
+        ```
+      EOT
+    }
+    controller_resources = {
+      # One PromQL condition: CPU or memory, tagged with resource="cpu" / "memory". GKE system
+      # metrics always exist, so the condition keeps metric validation.
+      display_name              = "Argo controller CPU or memory high (${var.cluster_name})"
+      severity                  = "WARNING"
+      component                 = "workflow-controller"
+      extra_channels            = []
+      condition                 = "workflow-controller CPU > ${var.controller_cpu_cores} cores or memory > ${var.controller_memory_mib} MiB"
+      query                     = local.controller_resources_query
+      duration                  = "900s"
+      evaluation_interval       = "60s"
+      alert_rule                = "ArgoControllerResources"
+      disable_metric_validation = false
+      auto_close                = "1800s"
+      subject                   = "Argo workflow controller is using a lot of CPU or memory on ${var.cluster_name}"
+      content                   = <<-EOT
+        The workflow-controller container has used more than ${var.controller_cpu_cores} CPU cores or
+        ${var.controller_memory_mib} MiB of non-evictable memory for 15 minutes (GKE system metrics). Many or very large
+        workflows, no TTL/podGC (the controller keeps everything in its informers), or a retry storm are typical.
+
+        Query (label `resource` says which):
+        ```
+        ${local.controller_resources_query}
+        ```
+      EOT
+    }
+    # The exit handler itself failed: the alert for that workflow may be lost, so this one goes to the
+    # relay AND to e-mail.
+    exit_handler_failed = {
+      display_name              = "Argo exit handler (alert-relay publish) failed (${var.cluster_name})"
+      severity                  = "ERROR"
+      component                 = "exit-handler"
+      extra_channels            = [google_monitoring_notification_channel.email.id]
+      condition                 = "alert-relay-exit-handler/publish ended Failed or Error"
+      query                     = local.exit_handler_query
+      duration                  = "0s"
+      evaluation_interval       = "60s"
+      alert_rule                = "ArgoExitHandlerFailed"
+      disable_metric_validation = true
+      auto_close                = "1800s"
+      subject                   = "The alert-relay exit handler failed on ${var.cluster_name}: a workflow alert may be missing"
+      content                   = <<-EOT
+        The `publish` step of the `alert-relay-exit-handler` WorkflowTemplate ended Failed or Error after its retries. The
+        workflow's own alert was then either left in the pod's log (the "undelivered exit-handler event" e-mail says so) or
+        never produced (the pod could not start: missing ServiceAccount, image pull, Workload Identity).
+
+        **Next steps**: `argo list -A --since 1h`, find the workflow whose onExit node failed, `argo logs` of that node;
+        argo/README.md, "RBAC and Workload Identity".
+
+        Query:
+        ```
+        ${local.exit_handler_query}
+        ```
+      EOT
+    }
+  }
+}
+
+resource "google_monitoring_alert_policy" "argo" {
+  for_each = local.argo_alert_policies
+
+  project               = var.project_id
+  display_name          = each.value.display_name
+  combiner              = "OR"
+  severity              = each.value.severity
+  notification_channels = concat([google_monitoring_notification_channel.pubsub.id], each.value.extra_channels)
+  user_labels = {
+    team      = var.alert_team
+    env       = var.alert_env
+    source    = "argo"
+    component = each.value.component
+  }
+
+  conditions {
+    display_name = each.value.condition
+    condition_prometheus_query_language {
+      query                     = each.value.query
+      duration                  = each.value.duration
+      evaluation_interval       = each.value.evaluation_interval
+      alert_rule                = each.value.alert_rule
+      rule_group                = "argo"
+      disable_metric_validation = each.value.disable_metric_validation
     }
   }
 
   alert_strategy {
-    auto_close = "1800s"
+    auto_close = each.value.auto_close
   }
 
   documentation {
     mime_type = "text/markdown"
-    subject   = "Argo workflows failed on ${var.cluster_name}"
-    content   = <<-EOT
-      More than ${var.workflow_failures_threshold} workflow(s) ended Failed or Error in the last 10 minutes (controller metrics, Argo ${var.argo_version_family} names).
-
-      Each failed workflow also posts its own message through the exit handler, with the failed steps. This policy is the
-      safety net for workflows whose exit handler did not run (terminated workflows, a missing `alert-relay-exit-handler`
-      template in the namespace, a broken publisher).
-
-      **Next steps**: `argo list -A --status Failed,Error --since 1h`, then `argo get -n NS NAME`.
-
-      Query:
-      ```
-      ${local.argo.failed_workflows} > ${var.workflow_failures_threshold}
-      ```
-    EOT
+    subject   = each.value.subject
+    content   = each.value.content
   }
 
   depends_on = [google_project_service.required]
@@ -499,553 +806,6 @@ resource "google_monitoring_alert_policy" "argo_no_workflow_completed" {
       `alert_when_no_workflow_completes = false`), or the controller is not processing workflows.
 
       **Next steps**: check the controller-down and queue-depth policies, `argo list -A --running`, `argo cron list -A`.
-    EOT
-  }
-
-  depends_on = [google_project_service.required]
-}
-
-resource "google_monitoring_alert_policy" "argo_queue_depth" {
-  project               = var.project_id
-  display_name          = "Argo controller queue backlog (${var.cluster_name})"
-  combiner              = "OR"
-  severity              = "WARNING"
-  notification_channels = [google_monitoring_notification_channel.pubsub.id]
-  user_labels = {
-    team      = var.alert_team
-    env       = var.alert_env
-    source    = "argo"
-    component = "workflow-controller"
-  }
-
-  conditions {
-    display_name = "workflow_queue depth > ${var.queue_depth_threshold} for 10 minutes"
-    condition_prometheus_query_language {
-      query                     = "${local.argo.queue_depth} > ${var.queue_depth_threshold}"
-      duration                  = "600s"
-      evaluation_interval       = "60s"
-      alert_rule                = "ArgoQueueDepth"
-      rule_group                = "argo"
-      disable_metric_validation = true
-    }
-  }
-
-  alert_strategy {
-    auto_close = "1800s"
-  }
-
-  documentation {
-    mime_type = "text/markdown"
-    subject   = "Argo controller workflow queue is backing up on ${var.cluster_name}"
-    content   = <<-EOT
-      The controller's `workflow_queue` has held more than ${var.queue_depth_threshold} items for 10 minutes: it cannot keep
-      up, so workflows start and progress late.
-
-      **Next steps**: the controller's CPU and memory (dashboard), throttling of the Kubernetes API, `--workflow-workers`
-      and `parallelism` settings, a flood of submissions.
-
-      Query:
-      ```
-      ${local.argo.queue_depth} > ${var.queue_depth_threshold}
-      ```
-    EOT
-  }
-
-  depends_on = [google_project_service.required]
-}
-
-resource "google_monitoring_alert_policy" "argo_pods_pending" {
-  project               = var.project_id
-  display_name          = "Argo workflow pods pending (${var.cluster_name})"
-  combiner              = "OR"
-  severity              = "WARNING"
-  notification_channels = [google_monitoring_notification_channel.pubsub.id]
-  user_labels = {
-    team      = var.alert_team
-    env       = var.alert_env
-    source    = "argo"
-    component = "workflows"
-  }
-
-  conditions {
-    display_name = "Pending workflow pods for ${var.pending_pods_minutes} minutes"
-    condition_prometheus_query_language {
-      query                     = "${local.argo.pending_pods} > 0"
-      duration                  = "${var.pending_pods_minutes * 60}s"
-      evaluation_interval       = "60s"
-      alert_rule                = "ArgoPodsPending"
-      rule_group                = "argo"
-      disable_metric_validation = true
-    }
-  }
-
-  alert_strategy {
-    auto_close = "1800s"
-  }
-
-  documentation {
-    mime_type = "text/markdown"
-    subject   = "Argo workflow pods have been Pending for ${var.pending_pods_minutes} minutes on ${var.cluster_name}"
-    content   = <<-EOT
-      The controller has reported at least one Pending workflow pod continuously for ${var.pending_pods_minutes} minutes:
-      no node capacity (GPUs!), a ResourceQuota, an image that cannot be pulled, or an unschedulable nodeSelector/toleration.
-
-      **Next steps**: `kubectl get pods -A --field-selector=status.phase=Pending -l workflows.argoproj.io/workflow`,
-      then `kubectl describe pod` for the scheduler's events; the cluster autoscaler's status.
-
-      Query:
-      ```
-      ${local.argo.pending_pods} > 0
-      ```
-    EOT
-  }
-
-  depends_on = [google_project_service.required]
-}
-
-resource "google_monitoring_alert_policy" "argo_controller_down" {
-  project               = var.project_id
-  display_name          = "Argo controller down or without leader (${var.cluster_name})"
-  combiner              = "OR"
-  severity              = "CRITICAL"
-  notification_channels = [google_monitoring_notification_channel.pubsub.id]
-  user_labels = {
-    team      = var.alert_team
-    env       = var.alert_env
-    source    = "argo"
-    component = "workflow-controller"
-  }
-
-  conditions {
-    display_name = "No live leading controller for 5 minutes"
-    condition_prometheus_query_language {
-      query                     = "(${local.argo.controller_alive} or vector(0)) < 1"
-      duration                  = "300s"
-      evaluation_interval       = "60s"
-      alert_rule                = "ArgoControllerDown"
-      rule_group                = "argo"
-      disable_metric_validation = true
-    }
-  }
-
-  alert_strategy {
-    auto_close = "1800s"
-  }
-
-  documentation {
-    mime_type = "text/markdown"
-    subject   = "Argo workflow controller is down or has no leader on ${var.cluster_name}"
-    content   = <<-EOT
-      For 5 minutes, ${local.argo.controller_alive_what} was below 1 or missing. No workflow is being scheduled or
-      progressed, and exit handlers do not run: **workflow alerts are silent while this lasts**.
-
-      **Next steps**: `kubectl -n ${var.argo_namespace} get pods -l app=workflow-controller`, its events and logs (crash loop,
-      OOMKilled, lost leader lease); the PodMonitoring `${local.argo_controller_job}` status if the pod is fine.
-
-      Query:
-      ```
-      (${local.argo.controller_alive} or vector(0)) < 1
-      ```
-    EOT
-  }
-
-  depends_on = [google_project_service.required]
-}
-
-resource "google_monitoring_alert_policy" "argo_operation_duration" {
-  project               = var.project_id
-  display_name          = "Argo controller operations slow (${var.cluster_name})"
-  combiner              = "OR"
-  severity              = "WARNING"
-  notification_channels = [google_monitoring_notification_channel.pubsub.id]
-  user_labels = {
-    team      = var.alert_team
-    env       = var.alert_env
-    source    = "argo"
-    component = "workflow-controller"
-  }
-
-  conditions {
-    display_name = "Operation duration p95 > ${var.operation_duration_p95_seconds}s for 15 minutes"
-    condition_prometheus_query_language {
-      query                     = "${local.operation_p95_query} > ${var.operation_duration_p95_seconds}"
-      duration                  = "900s"
-      evaluation_interval       = "60s"
-      alert_rule                = "ArgoOperationDuration"
-      rule_group                = "argo"
-      disable_metric_validation = true
-    }
-  }
-
-  alert_strategy {
-    auto_close = "1800s"
-  }
-
-  documentation {
-    mime_type = "text/markdown"
-    subject   = "Argo controller operations are slow on ${var.cluster_name}"
-    content   = <<-EOT
-      The 95th percentile of the time the controller spends on one workflow operation (reconciling a workflow) has been above
-      ${var.operation_duration_p95_seconds}s for 15 minutes. Large workflows (thousands of nodes), a slow Kubernetes API or a
-      CPU-starved controller are the usual causes.
-
-      Query:
-      ```
-      ${local.operation_p95_query} > ${var.operation_duration_p95_seconds}
-      ```
-    EOT
-  }
-
-  depends_on = [google_project_service.required]
-}
-
-resource "google_monitoring_alert_policy" "argo_workflow_duration" {
-  project               = var.project_id
-  display_name          = "Argo workflow duration p95 over ${var.workflow_duration_p95_seconds}s (${var.cluster_name})"
-  combiner              = "OR"
-  severity              = "WARNING"
-  notification_channels = [google_monitoring_notification_channel.pubsub.id]
-  user_labels = {
-    team      = var.alert_team
-    env       = var.alert_env
-    source    = "argo"
-    component = "workflows"
-  }
-
-  conditions {
-    display_name = "p95 of a pipeline's durations over ${var.workflow_duration_window_hours}h > ${var.workflow_duration_p95_seconds}s"
-    condition_prometheus_query_language {
-      query                     = "${local.workflow_p95_query} > ${var.workflow_duration_p95_seconds}"
-      duration                  = "0s"
-      evaluation_interval       = "300s"
-      alert_rule                = "ArgoWorkflowDurationP95"
-      rule_group                = "argo"
-      disable_metric_validation = true
-    }
-  }
-
-  alert_strategy {
-    auto_close = "86400s"
-  }
-
-  documentation {
-    mime_type = "text/markdown"
-    subject   = "Argo pipelines are getting slow on ${var.cluster_name}"
-    content   = <<-EOT
-      For at least one pipeline (`workflow_template`), the 95th percentile of its run durations over the last
-      ${var.workflow_duration_window_hours}h is above ${var.workflow_duration_p95_seconds}s (custom metric
-      `argo_workflows_alert_relay_workflow_duration_seconds`, set when a run completes).
-
-      **Next steps**: the dashboard's duration and step-duration panels show which step grew; compare input sizes, node
-      types and Pending times.
-
-      Query:
-      ```
-      ${local.workflow_p95_query} > ${var.workflow_duration_p95_seconds}
-      ```
-    EOT
-  }
-
-  depends_on = [google_project_service.required]
-}
-
-resource "google_monitoring_alert_policy" "argo_step_too_long" {
-  project               = var.project_id
-  display_name          = "Argo step running too long (${var.cluster_name})"
-  combiner              = "OR"
-  severity              = "WARNING"
-  notification_channels = [google_monitoring_notification_channel.pubsub.id]
-  user_labels = {
-    team      = var.alert_team
-    env       = var.alert_env
-    source    = "argo"
-    component = "steps"
-  }
-
-  # One PromQL condition per policy. Left: a step that already finished but took too long (custom
-  # metric, per pipeline and step). Right: a step still running past the threshold; the custom gauge
-  # is only set when a step completes, so the step container's uptime (GKE system metric) catches it
-  # while users are still waiting.
-  conditions {
-    display_name = "A step took or is taking > ${var.step_duration_threshold_seconds}s"
-    condition_prometheus_query_language {
-      query                     = local.step_too_long_query
-      duration                  = "0s"
-      evaluation_interval       = "60s"
-      alert_rule                = "ArgoStepTooLong"
-      rule_group                = "argo"
-      disable_metric_validation = true
-    }
-  }
-
-  alert_strategy {
-    auto_close = "3600s"
-  }
-
-  documentation {
-    mime_type = "text/markdown"
-    subject   = "An Argo step is taking longer than ${var.step_duration_threshold_seconds}s on ${var.cluster_name}"
-    content   = <<-EOT
-      A workflow step is taking longer than ${var.step_duration_threshold_seconds}s: either it completed after that long
-      (labels `workflow_template`, `step`), or its `main` container is still running (labels `namespace_name`, `pod_name`;
-      Argo names pods `<workflow>-<template>-<hash>`).
-
-      **Next steps**: `argo get -n NS WORKFLOW`, `argo logs -n NS WORKFLOW POD`; check for a hung download, a GPU that is
-      not used, retries hiding in the step.
-
-      Query:
-      ```
-      ${local.step_too_long_query}
-      ```
-    EOT
-  }
-
-  depends_on = [google_project_service.required]
-}
-
-resource "google_monitoring_alert_policy" "argo_server_errors" {
-  project               = var.project_id
-  display_name          = "Argo Server errors (${var.cluster_name})"
-  combiner              = "OR"
-  severity              = "ERROR"
-  notification_channels = [google_monitoring_notification_channel.pubsub.id]
-  user_labels = {
-    team      = var.alert_team
-    env       = var.alert_env
-    source    = "argo"
-    component = "argo-server"
-  }
-
-  conditions {
-    display_name = "Server-side gRPC errors in 10 minutes > ${var.argo_server_errors_threshold}"
-    condition_prometheus_query_language {
-      query                     = local.server_errors_query
-      duration                  = "0s"
-      evaluation_interval       = "60s"
-      alert_rule                = "ArgoServerErrors"
-      rule_group                = "argo"
-      disable_metric_validation = true
-    }
-  }
-
-  alert_strategy {
-    auto_close = "1800s"
-  }
-
-  documentation {
-    mime_type = "text/markdown"
-    subject   = "Argo Server is failing requests on ${var.cluster_name}"
-    content   = <<-EOT
-      The Argo Server (UI and API) answered more than ${var.argo_server_errors_threshold} calls with a server-side error
-      in 10 minutes (`grpc_server_handled_total`, gRPC codes Unknown, Internal, Unavailable, DataLoss; the REST API goes
-      through the same gRPC handlers). Client-side codes (NotFound, PermissionDenied, Canceled, ...) do not count.
-
-      **Next steps**: `kubectl -n ${var.argo_namespace} logs deploy/argo-server`, the archive database if persistence is on,
-      SSO/RBAC configuration after a change; the server's CPU and memory (dashboard).
-
-      Query:
-      ```
-      ${local.server_errors_query}
-      ```
-    EOT
-  }
-
-  depends_on = [google_project_service.required]
-}
-
-resource "google_monitoring_alert_policy" "argo_server_down" {
-  project               = var.project_id
-  display_name          = "Argo Server down (${var.cluster_name})"
-  combiner              = "OR"
-  severity              = "ERROR"
-  notification_channels = [google_monitoring_notification_channel.pubsub.id]
-  user_labels = {
-    team      = var.alert_team
-    env       = var.alert_env
-    source    = "argo"
-    component = "argo-server"
-  }
-
-  conditions {
-    display_name = "Argo Server not scraped for 5 minutes"
-    condition_prometheus_query_language {
-      query                     = local.server_down_query
-      duration                  = "300s"
-      evaluation_interval       = "60s"
-      alert_rule                = "ArgoServerDown"
-      rule_group                = "argo"
-      disable_metric_validation = true
-    }
-  }
-
-  alert_strategy {
-    auto_close = "1800s"
-  }
-
-  documentation {
-    mime_type = "text/markdown"
-    subject   = "Argo Server (UI and API) is down on ${var.cluster_name}"
-    content   = <<-EOT
-      Managed Prometheus has not scraped a healthy argo-server (`up` of the PodMonitoring `${local.argo_server_job}`) for
-      5 minutes: the pod is gone, crash-looping, or not answering. Users cannot open the Argo UI or submit through the API;
-      workflows keep running (the controller is separate).
-
-      **Next steps**: `kubectl -n ${var.argo_namespace} get pods -l app=argo-server`, its events and logs; the TLS settings of
-      the PodMonitoring if the pod is healthy (argo/podmonitoring.yaml).
-
-      Query:
-      ```
-      ${local.server_down_query}
-      ```
-    EOT
-  }
-
-  depends_on = [google_project_service.required]
-}
-
-resource "google_monitoring_alert_policy" "argo_server_resources" {
-  project               = var.project_id
-  display_name          = "Argo Server CPU or memory high (${var.cluster_name})"
-  combiner              = "OR"
-  severity              = "WARNING"
-  notification_channels = [google_monitoring_notification_channel.pubsub.id]
-  user_labels = {
-    team      = var.alert_team
-    env       = var.alert_env
-    source    = "argo"
-    component = "argo-server"
-  }
-
-  # One PromQL condition: CPU or memory, tagged with resource="cpu" / "memory".
-  conditions {
-    display_name = "argo-server CPU > ${var.argo_server_cpu_cores} cores or memory > ${var.argo_server_memory_mib} MiB"
-    condition_prometheus_query_language {
-      query               = local.server_resources_query
-      duration            = "900s"
-      evaluation_interval = "60s"
-      alert_rule          = "ArgoServerResources"
-      rule_group          = "argo"
-    }
-  }
-
-  alert_strategy {
-    auto_close = "1800s"
-  }
-
-  documentation {
-    mime_type = "text/markdown"
-    subject   = "Argo Server is using a lot of CPU or memory on ${var.cluster_name}"
-    content   = <<-EOT
-      An argo-server container has used more than ${var.argo_server_cpu_cores} CPU cores or ${var.argo_server_memory_mib} MiB
-      of non-evictable memory for 15 minutes (GKE system metrics). Heavy UI use (large workflow lists, many watches) or
-      a slow archive database are typical; throttling or an OOM kill follows.
-
-      Query (label `resource` says which):
-      ```
-      ${local.server_resources_query}
-      ```
-    EOT
-  }
-
-  depends_on = [google_project_service.required]
-}
-
-resource "google_monitoring_alert_policy" "argo_controller_resources" {
-  project               = var.project_id
-  display_name          = "Argo controller CPU or memory high (${var.cluster_name})"
-  combiner              = "OR"
-  severity              = "WARNING"
-  notification_channels = [google_monitoring_notification_channel.pubsub.id]
-  user_labels = {
-    team      = var.alert_team
-    env       = var.alert_env
-    source    = "argo"
-    component = "workflow-controller"
-  }
-
-  # One PromQL condition: CPU or memory, tagged with resource="cpu" / "memory".
-  conditions {
-    display_name = "workflow-controller CPU > ${var.controller_cpu_cores} cores or memory > ${var.controller_memory_mib} MiB"
-    condition_prometheus_query_language {
-      query               = local.controller_resources_query
-      duration            = "900s"
-      evaluation_interval = "60s"
-      alert_rule          = "ArgoControllerResources"
-      rule_group          = "argo"
-    }
-  }
-
-  alert_strategy {
-    auto_close = "1800s"
-  }
-
-  documentation {
-    mime_type = "text/markdown"
-    subject   = "Argo workflow controller is using a lot of CPU or memory on ${var.cluster_name}"
-    content   = <<-EOT
-      The workflow-controller container has used more than ${var.controller_cpu_cores} CPU cores or
-      ${var.controller_memory_mib} MiB of non-evictable memory for 15 minutes (GKE system metrics). Many or very large
-      workflows, no TTL/podGC (the controller keeps everything in its informers), or a retry storm are typical.
-
-      Query (label `resource` says which):
-      ```
-      ${local.controller_resources_query}
-      ```
-    EOT
-  }
-
-  depends_on = [google_project_service.required]
-}
-
-# The exit handler itself failed: the alert for that workflow may be lost, so this one goes to the
-# relay AND to e-mail.
-resource "google_monitoring_alert_policy" "argo_exit_handler_failed" {
-  project      = var.project_id
-  display_name = "Argo exit handler (alert-relay publish) failed (${var.cluster_name})"
-  combiner     = "OR"
-  severity     = "ERROR"
-  notification_channels = [
-    google_monitoring_notification_channel.pubsub.id,
-    google_monitoring_notification_channel.email.id,
-  ]
-  user_labels = {
-    team      = var.alert_team
-    env       = var.alert_env
-    source    = "argo"
-    component = "exit-handler"
-  }
-
-  conditions {
-    display_name = "alert-relay-exit-handler/publish ended Failed or Error"
-    condition_prometheus_query_language {
-      query                     = local.exit_handler_query
-      duration                  = "0s"
-      evaluation_interval       = "60s"
-      alert_rule                = "ArgoExitHandlerFailed"
-      rule_group                = "argo"
-      disable_metric_validation = true
-    }
-  }
-
-  alert_strategy {
-    auto_close = "1800s"
-  }
-
-  documentation {
-    mime_type = "text/markdown"
-    subject   = "The alert-relay exit handler failed on ${var.cluster_name}: a workflow alert may be missing"
-    content   = <<-EOT
-      The `publish` step of the `alert-relay-exit-handler` WorkflowTemplate ended Failed or Error after its retries. The
-      workflow's own alert was then either left in the pod's log (the "undelivered exit-handler event" e-mail says so) or
-      never produced (the pod could not start: missing ServiceAccount, image pull, Workload Identity).
-
-      **Next steps**: `argo list -A --since 1h`, find the workflow whose onExit node failed, `argo logs` of that node;
-      argo/README.md, "RBAC and Workload Identity".
-
-      Query:
-      ```
-      ${local.exit_handler_query}
-      ```
     EOT
   }
 

@@ -6,6 +6,10 @@ available offline). Instead the HCL is parsed with python-hcl2 and the PromQL is
 Terraform would, for BOTH Argo metric families ("3.5" and "3.6"), then checked against tables of the
 metric names Argo, Managed Prometheus and GKE really expose:
 
+Policies are read whatever their declaration style (alert_policies): plain resources, and one
+resource with for_each over a locals map of one entry per policy (google_monitoring_alert_policy.argo
+over local.argo_alert_policies), each entry becoming a policy of its own. Then:
+
 * every policy has documentation (content + subject) and at least one notification channel;
 * the relay's own health policies notify the e-mail channel only, every Argo policy the Pub/Sub one;
 * every metric (and every label it is filtered on) exists for the chosen Argo version, or is a custom
@@ -19,6 +23,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import hcl2
@@ -192,6 +197,70 @@ def merged_locals(doc: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+_EACH_VALUE = re.compile(r"\$\{each\.value\.(\w+)\}")
+_CONCAT_EACH = re.compile(r"\$\{concat\(\[([^\[\]]*)\],\s*each\.value\.(\w+)\)\}")
+
+
+def resolve_each(value: Any, key: str, entry: dict[str, Any]) -> Any:
+    """value (an attribute of a for_each resource) with each.key and each.value.NAME resolved.
+
+    A value that is exactly ${each.value.NAME} takes the entry's value as it is (a list, a bool, a
+    heredoc); inside a longer string the entry's string is spliced in. concat([...], each.value.NAME)
+    becomes the joined list. Any other use of each.* fails, rather than being silently left alone.
+    """
+    if isinstance(value, list):
+        return [resolve_each(item, key, entry) for item in value]
+    if isinstance(value, dict):
+        return {name: resolve_each(item, key, entry) for name, item in value.items()}
+    if not isinstance(value, str) or "each." not in value:
+        return value
+    if value == "${each.key}":
+        return key
+    if match := _EACH_VALUE.fullmatch(value):
+        return entry[match.group(1)]
+    if match := _CONCAT_EACH.fullmatch(value):
+        head = [f"${{{item.strip()}}}" for item in match.group(1).split(",") if item.strip()]
+        tail = entry[match.group(2)]
+        assert isinstance(tail, list), f"each.value.{match.group(2)} of {key!r} is not a list"
+        return head + tail
+
+    def splice(match: re.Match[str]) -> str:
+        spliced = entry[match.group(1)]
+        assert isinstance(spliced, str), f"each.value.{match.group(1)} of {key!r} is not a string"
+        return spliced
+
+    resolved = _EACH_VALUE.sub(splice, value).replace("${each.key}", key)
+    assert "each." not in resolved, f"unsupported use of each in {value!r}"
+    return resolved
+
+
+def alert_policies(
+    resources: dict[str, dict[str, Any]], local_values: dict[str, Any]
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every google_monitoring_alert_policy as (name, body), whatever its declaration style.
+
+    * a plain resource, or one with count: its body, named after the resource;
+    * for_each over a locals map: one body per entry, each.* resolved, named resource["key"] (the
+      name docs/monitoring.md uses, e.g. argo["server_errors"]);
+    * for_each over anything else (toset(var.expected_workflows)): the body as written, named after
+      the resource; its instances depend on variables, and each.value is rendered with the queries.
+    """
+    prefix = "google_monitoring_alert_policy."
+    for address, body in resources.items():
+        if not address.startswith(prefix):
+            continue
+        name = address.removeprefix(prefix)
+        table = re.fullmatch(r"\$\{local\.(\w+)\}", str(body.get("for_each", "")))
+        if not table:
+            yield name, body
+            continue
+        entries = local_values[table.group(1)]
+        assert isinstance(entries, dict) and entries, f"{name}: for_each over an empty or non-map local"
+        template = {attribute: value for attribute, value in body.items() if attribute != "for_each"}
+        for key, entry in entries.items():
+            yield f'{name}["{key}"]', resolve_each(template, key, entry)
+
+
 @pytest.fixture(scope="module")
 def tf() -> dict[str, Any]:
     return load_hcl(MONITORING_TF)
@@ -203,12 +272,11 @@ def resources(tf: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def policies(resources: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    found = {
-        key.split(".", 1)[1]: body
-        for key, body in resources.items()
-        if key.startswith("google_monitoring_alert_policy.")
-    }
+def policies(resources: dict[str, dict[str, Any]], local_values: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = {}
+    for name, body in alert_policies(resources, local_values):
+        assert name not in found, f"two policies named {name}"
+        found[name] = body
     assert found, "monitoring.tf defines no alert policy"
     return found
 
@@ -510,6 +578,25 @@ def test_argo_policies_use_one_promql_condition(policies: dict[str, dict[str, An
         assert re.fullmatch(r"[A-Za-z_:][A-Za-z0-9_:]*", promql["alert_rule"]), name
 
 
+def test_policy_tables_have_one_shape_that_the_resource_reads(resources, local_values) -> None:
+    """Each locals map behind a for_each: every entry has the same attributes, each one read by the
+    resource and none missing (what terraform validate would catch, which needs the provider)."""
+    tables = 0
+    for address, body in resources.items():
+        table = re.fullmatch(r"\$\{local\.(\w+)\}", str(body.get("for_each", "")))
+        if not address.startswith("google_monitoring_alert_policy.") or not table:
+            continue
+        tables += 1
+        entries = local_values[table.group(1)]
+        read = set(re.findall(r"each\.value\.(\w+)", json.dumps(body)))
+        for key, entry in entries.items():
+            assert re.fullmatch(r"[a-z][a-z0-9_]*", key), f"{address}: key {key!r}"
+            assert set(entry) == read, (
+                f'{address}["{key}"]: unread {sorted(set(entry) - read)}, missing {sorted(read - set(entry))}'
+            )
+    assert tables, "expected the Argo policies as one for_each over a locals map"
+
+
 def test_log_match_policies_have_a_notification_rate_limit(policies: dict[str, dict[str, Any]]) -> None:
     log_match = [
         name
@@ -792,7 +879,7 @@ def test_docs_map_every_item_of_the_teams_list(policies, local_values, renderers
         assert item in rows, f"docs/monitoring.md has no row for {item!r}"
         _, level, policy_cell, panel_cell = rows[item][:4]
         assert level == ("Must" if item in MUST_HAVE else "Optional"), item
-        named_policies = set(re.findall(r"`(\w+)`", policy_cell))
+        named_policies = set(re.findall(r'`(\w+(?:\["\w+"\])?)`', policy_cell))
         named_panels = set(re.findall(r"\"([^\"]+)\"", panel_cell))
         assert named_policies <= set(policies), f"{item}: unknown policies {named_policies - set(policies)}"
         assert named_panels <= titles, f"{item}: unknown panels {named_panels - titles}"
