@@ -6,24 +6,24 @@ available offline). Instead the HCL is parsed with python-hcl2 and the PromQL is
 Terraform would, for BOTH Argo metric families ("3.5" and "3.6"), then checked against tables of the
 metric names Argo, Managed Prometheus and GKE really expose:
 
-Policies are read whatever their declaration style (alert_policies): plain resources, and one
-resource with for_each over a locals map of one entry per policy (google_monitoring_alert_policy.argo
-over local.argo_alert_policies), each entry becoming a policy of its own. Then:
-
 * every policy has documentation (content + subject) and at least one notification channel;
 * the relay's own health policies notify the e-mail channel only, every Argo policy the Pub/Sub one;
 * every metric (and every label it is filtered on) exists for the chosen Argo version, or is a custom
   metric of argo/*.yaml, an Argo Server, scrape or GKE system metric;
 * the PodMonitoring keep-regexes keep every metric used, and nothing that is not used;
 * every item of the team's monitoring list is mapped in docs/monitoring.md to a policy or a panel.
+
+Policies are read whatever their declaration style (alert_policies): plain resources, and resources
+with for_each over a locals map (google_monitoring_alert_policy.argo over local.argo_alert_policies),
+each entry of which is a policy of its own, named argo["<key>"] as in docs/monitoring.md.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import hcl2
@@ -561,6 +561,8 @@ def test_every_argo_policy_notifies_the_pubsub_channel(policies: dict[str, dict[
         labels = body.get("user_labels", {})
         assert labels.get("source") == "argo", name
         assert {"team", "env", "component"} <= set(labels), f"{name}: route hints missing: {labels}"
+    # The exit handler's own failure must not depend on the relay alone.
+    assert channels(argo['argo["exit_handler_failed"]']) == [PUBSUB, EMAIL]
 
 
 def test_argo_policies_use_one_promql_condition(policies: dict[str, dict[str, Any]]) -> None:
