@@ -305,7 +305,8 @@ def test_concurrent_instances_post_once_and_end_consistent(
     repeats = [relays.message(monitoring("open")) for _ in range(4)]
     errors: list[BaseException] = []
     threads = [
-        threading.Thread(target=_until_acked, args=(relay, msg, errors))
+        # Daemon threads: a failing test must not keep the test process alive after it.
+        threading.Thread(target=_until_acked, args=(relay, msg, errors), daemon=True)
         for relay, msg in [*zip(workers, [same_open] * 4, strict=True), *zip(workers, repeats, strict=True)]
     ]
     for thread in threads:
@@ -313,7 +314,9 @@ def test_concurrent_instances_post_once_and_end_consistent(
     for thread in threads:
         thread.join(60)
     close = relays.message(monitoring("closed"))
-    closers = [threading.Thread(target=_until_acked, args=(relay, close, errors)) for relay in workers]
+    closers = [
+        threading.Thread(target=_until_acked, args=(relay, close, errors), daemon=True) for relay in workers
+    ]
     for thread in closers:
         thread.start()
     for thread in closers:

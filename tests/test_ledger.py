@@ -275,14 +275,14 @@ def test_firestore_claim_is_atomic_across_instances(request: pytest.FixtureReque
 
 @pytest.mark.emulator
 def test_firestore_concurrent_repeats_are_all_counted(request: pytest.FixtureRequest) -> None:
-    """Three instances deciding repeats of one alert at once: one is sent, two counted 1 and 2."""
+    """Five instances deciding repeats of one alert at once: one is sent, four counted 1..4."""
     from concurrent.futures import ThreadPoolExecutor
 
     from shared.ledger.firestore import FirestoreLedger
 
     request.getfixturevalue("firestore_env")
     prefix = unique_name("rep").replace("-", "_")
-    instances = [FirestoreLedger(project="local-project", prefix=prefix) for _ in range(3)]
+    instances = [FirestoreLedger(project="local-project", prefix=prefix) for _ in range(5)]
 
     def decide(pair: tuple[int, FirestoreLedger]) -> RepeatDecision:
         n, ledger = pair
@@ -290,10 +290,10 @@ def test_firestore_concurrent_repeats_are_all_counted(request: pytest.FixtureReq
             event_id=f"e{n}", scope="r", fingerprint="fp", status="firing", window=WINDOW, now=T0
         )
 
-    with ThreadPoolExecutor(3) as pool:
+    with ThreadPoolExecutor(5) as pool:
         decisions = list(pool.map(decide, enumerate(instances)))
-    assert sorted(d.verdict.value for d in decisions) == ["first"] + ["suppressed"] * 2
-    assert sorted(d.count for d in decisions if d.verdict is Verdict.SUPPRESSED) == [1, 2]
+    assert sorted(d.verdict.value for d in decisions) == ["first"] + ["suppressed"] * 4
+    assert sorted(d.count for d in decisions if d.verdict is Verdict.SUPPRESSED) == [1, 2, 3, 4]
     for instance in instances:
         instance.close()
 
