@@ -284,9 +284,9 @@ variable "ingest_function" {
 }
 
 variable "relay_ingress" {
-  description = "Network ingress of the relay. ALLOW_INTERNAL_ONLY is enough for Pub/Sub push from a subscription in the same project (Cloud Run counts it as internal traffic); use ALLOW_ALL only if pushes are refused. Either way only the pusher service account may invoke it."
+  description = "Network ingress of the relay. ALLOW_ALL is the setting known to work with Pub/Sub push; IAM still admits only the pusher service account (OIDC), so nobody else can invoke it. ALLOW_INTERNAL_ONLY is a hardening to try once the first test alert went through: Cloud Run may count a push from the same project as internal."
   type        = string
-  default     = "ALLOW_INTERNAL_ONLY"
+  default     = "ALLOW_ALL"
 
   validation {
     condition     = contains(["ALLOW_ALL", "ALLOW_INTERNAL_ONLY", "ALLOW_INTERNAL_AND_GCLB"], var.relay_ingress)
