@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
+from typing import Any
 
 
 class Reason(StrEnum):
@@ -100,3 +102,33 @@ def classify_http_status(status: int) -> tuple[Reason, bool]:
     if status in (401, 403):
         return Reason.AUTH_ERROR, False
     return Reason.CLIENT_ERROR, False
+
+
+def is_timeout(error: BaseException | None) -> bool:
+    """A socket timeout, bare or wrapped by urllib (a URLError whose reason is the timeout)."""
+    return isinstance(error, TimeoutError) or isinstance(getattr(error, "reason", None), TimeoutError)
+
+
+def transport_error(what: str, exc: BaseException) -> DeliveryError:
+    """A request that got no HTTP answer: a timeout or a connection failure, both retryable."""
+    if is_timeout(exc):
+        return DeliveryError(f"{what}: timed out", reason=Reason.TIMEOUT, retryable=True)
+    # str() of a URLError's reason names host and errno, never the path or a token.
+    reason = getattr(exc, "reason", exc)
+    return DeliveryError(
+        f"{what}: connection failed ({type(exc).__name__}: {reason})",
+        reason=Reason.CONNECTION_ERROR,
+        retryable=True,
+    )
+
+
+def retry_after(headers: Mapping[str, Any] | None) -> float | None:
+    """Seconds from a Retry-After header (any case; a value or a list of values), None when absent or bad."""
+    for key, value in (headers or {}).items():
+        if key.lower() == "retry-after":
+            raw = value[0] if isinstance(value, list) else value
+            try:
+                return max(0.0, float(raw))
+            except (TypeError, ValueError):
+                return None
+    return None

@@ -23,7 +23,7 @@ from shared.envelope import InboundMessage
 from shared.errors import DeliveryError, Reason, RelayError, UnsupportedPayload
 from shared.ledger import ClaimState, DeadLetterRecord, Ledger, TraceEntry
 from shared.model import AlertEvent, stable_id
-from shared.routing import RoutingConfig
+from shared.routing import RouteDecision, RoutingConfig
 from shared.sinks import Sink
 
 Clock = Callable[[], datetime]
@@ -181,14 +181,17 @@ class Relay:
 
     def plan(self, event: AlertEvent) -> list[Target]:
         """Every (route, receiver, sink) the event would reach, ignoring the ledger; each sink once."""
-        targets: list[Target] = []
         seen: set[str] = set()
-        for decision in self.routing.match(event):
-            for receiver in decision.receivers:
-                for sink in self.sinks[receiver]:
-                    if sink.key not in seen:
-                        seen.add(sink.key)
-                        targets.append(Target(decision.route, receiver, sink))
+        return [t for decision in self.routing.match(event) for t in self._targets(decision, seen)]
+
+    def _targets(self, decision: RouteDecision, seen: set[str], repeat_count: int = 0) -> list[Target]:
+        """The sinks a route decision reaches, skipping any an earlier route already reached."""
+        targets = []
+        for receiver in decision.receivers:
+            for sink in self.sinks[receiver]:
+                if sink.key not in seen:
+                    seen.add(sink.key)
+                    targets.append(Target(decision.route, receiver, sink, repeat_count))
         return targets
 
     def process(self, event: AlertEvent, message: InboundMessage) -> Outcome:
@@ -220,11 +223,7 @@ class Relay:
                 self._log(event, "suppressed", route=decision.route, attempt=attempt, detail=detail)
                 self._note_repeat(event, decision.route, decision.receivers, repeat.count, attempt)
                 continue
-            for receiver in decision.receivers:
-                for sink in self.sinks[receiver]:
-                    if sink.key not in seen:
-                        seen.add(sink.key)
-                        targets.append(Target(decision.route, receiver, sink, repeat.count))
+            targets += self._targets(decision, seen, repeat.count)
 
         for target in targets:
             results.append(self._deliver(event, target, attempt))

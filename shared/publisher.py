@@ -29,7 +29,6 @@ from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.errors import ConfigError, UnsupportedPayload
-from shared.model import stable_id
 
 MARKER_FIELD = "alert_relay"
 MARKER_VALUE = "UNDELIVERED_EVENT"
@@ -122,7 +121,7 @@ def _event_id(payload: Mapping[str, Any]) -> str:
     except (UnsupportedPayload, ValidationError):
         # Unreadable enough that the relay will dead-letter it with the reason; still publish it.
         w = payload["workflow"]
-        return stable_id("argo", w["namespace"], w["name"], w["uid"], w["status"], w["failures"])
+        return argo.occurrence_id(w["namespace"], w["name"], w["uid"], w["status"], w["failures"])
 
 
 class PathFailed(Exception):

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from localdev.emulators import PROJECT, FirestoreEmulator, PubSubEmulator, missing_reason
 from tests.fakes import FakeClock, FakeSlackServer, FakeWebhookServer, SleepRecorder
+from tests.fakes.pubsub_pipeline import Pipeline, make_pipeline
 
 SLACK_TOKEN = "xoxb-test-token"
 SLACK_CHANNELS = frozenset({"C0ALERTS", "C0PLATFORM", "C0RESOLVED"})
@@ -113,3 +115,11 @@ def fixed_clock() -> FakeClock:
 def sleeps(fixed_clock: FakeClock) -> SleepRecorder:
     """``sleep(seconds)`` recorder (``.calls``, ``.total``); each sleep also advances ``fixed_clock``."""
     return SleepRecorder(fixed_clock)
+
+
+@pytest.fixture
+def pipeline(
+    pubsub_env: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, slack_server: FakeSlackServer
+) -> Iterator[Pipeline]:
+    """The relay on loopback behind a push subscription (with dead-letter policy) on the emulator."""
+    yield from make_pipeline(pubsub_env, monkeypatch, tmp_path, slack_server)

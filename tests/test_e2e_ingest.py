@@ -10,8 +10,8 @@ import pytest
 
 from localdev.local import serve_ingest
 from shared.publisher import PubSubPath, WorkflowVars, build_payload, publish
+from tests.fakes.pubsub_pipeline import Pipeline, poll
 from tests.fakes.slack_server import FakeSlackServer
-from tests.test_e2e_emulator import Pipeline, pipeline, poll  # noqa: F401 (pipeline is a fixture)
 from tests.test_ingest import ALERTMANAGER_GROUP
 
 pytestmark = pytest.mark.emulator
@@ -21,7 +21,7 @@ TOKEN = "e2e-ingest-token"
 
 
 @pytest.fixture
-def ingest_url(pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch) -> str:  # noqa: F811
+def ingest_url(pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv("RELAY_ALERTS_TOPIC", pipeline.topic)
     monkeypatch.setenv("INGEST_TOKEN", TOKEN)
     monkeypatch.setenv("INGEST_MONITORING_TOKEN", TOKEN)
@@ -60,7 +60,7 @@ def test_alertmanager_webhook_reaches_slack_once_per_alert(
     assert all("workflow failed in ml-" in json.dumps(p.blocks) for p in posts)
 
 
-def test_publisher_event_reaches_slack(pipeline: Pipeline, slack_server: FakeSlackServer) -> None:  # noqa: F811
+def test_publisher_event_reaches_slack(pipeline: Pipeline, slack_server: FakeSlackServer) -> None:
     """alert-relay publish -> topic -> relay -> Slack, with the failed steps in the message."""
     failures = json.dumps(
         json.dumps(

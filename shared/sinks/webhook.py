@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
-from shared.errors import DeliveryError, Reason, classify_http_status
+from shared.errors import DeliveryError, classify_http_status, retry_after, transport_error
 from shared.model import AlertEvent
 from shared.sinks import RequestSink
 
@@ -85,21 +85,7 @@ class WebhookSink(RequestSink):
                 f"{what}: HTTP {exc.code} {detail}".rstrip(),
                 reason=reason,
                 retryable=retryable,
-                retry_after=_float(exc.headers.get("Retry-After")),
+                retry_after=retry_after(exc.headers),
             ) from None
         except (TimeoutError, URLError, OSError) as exc:
-            is_timeout = isinstance(exc, TimeoutError) or isinstance(
-                getattr(exc, "reason", None), TimeoutError
-            )
-            raise DeliveryError(
-                f"{what}: {'timed out' if is_timeout else f'connection failed ({exc})'}",
-                reason=Reason.TIMEOUT if is_timeout else Reason.CONNECTION_ERROR,
-                retryable=True,
-            ) from None
-
-
-def _float(value: str | None) -> float | None:
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None
+            raise transport_error(what, exc) from None

@@ -128,7 +128,7 @@ def parse(payload: Mapping[str, Any], *, received_at: datetime | None = None) ->
         event_id = stable_id("argo", event_id)
 
     return AlertEvent(
-        event_id=event_id or stable_id("argo", namespace, name, uid, source_status, raw_failures),
+        event_id=event_id or occurrence_id(namespace, name, uid, source_status, raw_failures),
         source=Source.ARGO,
         fingerprint=stable_id("argo", namespace, _identity(workflow_labels, name)),
         status=status,
@@ -151,6 +151,11 @@ def parse(payload: Mapping[str, Any], *, received_at: datetime | None = None) ->
         ),
         notes=cap_notes(notes),
     )
+
+
+def occurrence_id(namespace: str, name: str, uid: str, status: str, raw_failures: Any) -> str:
+    """The event id of one workflow run's end: the same on every path and every retried exit step."""
+    return stable_id("argo", namespace, name, uid, status, raw_failures)
 
 
 def _status_and_title(source_status: str, name: str, notes: list[str]) -> tuple[Status, Severity, str]:

@@ -19,7 +19,14 @@ from urllib.error import URLError
 
 from pydantic import SecretStr
 
-from shared.errors import DeliveryError, Reason, classify_http_status
+from shared.errors import (
+    DeliveryError,
+    Reason,
+    classify_http_status,
+    is_timeout,
+    retry_after,
+    transport_error,
+)
 from shared.formatting.slack import format_event
 from shared.model import AlertEvent
 from shared.sinks import RequestSink
@@ -51,23 +58,6 @@ _WEBHOOK_PERMANENT = {
 }
 
 
-def _retry_after(headers: Mapping[str, Any] | None) -> float | None:
-    for key, value in (headers or {}).items():
-        if key.lower() == "retry-after":
-            raw = value[0] if isinstance(value, list) else value
-            try:
-                return max(0.0, float(raw))
-            except (TypeError, ValueError):
-                return None
-    return None
-
-
-def _is_timeout(error: BaseException | None) -> bool:
-    if isinstance(error, TimeoutError):
-        return True
-    return isinstance(error, URLError) and isinstance(error.reason, TimeoutError)
-
-
 def bounded_retry_handler(*, max_wait: float, sleep: Callable[[float], None] = time.sleep) -> Any:
     """slack-sdk RetryHandler allowing one retry: 429 within ``max_wait``, 5xx, dropped connections.
 
@@ -82,7 +72,7 @@ def bounded_retry_handler(*, max_wait: float, sleep: Callable[[float], None] = t
 
         def _wait(self, response: Any) -> float:
             if response is not None and response.status_code == 429:
-                after = _retry_after(response.headers)
+                after = retry_after(response.headers)
                 return 1.0 if after is None else after
             return 0.5
 
@@ -91,7 +81,7 @@ def bounded_retry_handler(*, max_wait: float, sleep: Callable[[float], None] = t
                 if response.status_code == 429:
                     return self._wait(response) <= max_wait
                 return response.status_code in (500, 502, 503, 504)
-            if _is_timeout(error):
+            if is_timeout(error):
                 return False
             return isinstance(error, URLError | ConnectionResetError | RemoteDisconnected)
 
@@ -103,18 +93,6 @@ def bounded_retry_handler(*, max_wait: float, sleep: Callable[[float], None] = t
             state.increment_current_attempt()
 
     return BoundedRetryHandler()
-
-
-def _transport_error(exc: BaseException, what: str) -> DeliveryError:
-    if _is_timeout(exc):
-        return DeliveryError(f"{what}: timed out", reason=Reason.TIMEOUT, retryable=True)
-    # str(exc) of a URLError names host and reason, never the path or the token.
-    reason = getattr(exc, "reason", exc)
-    return DeliveryError(
-        f"{what}: connection failed ({type(exc).__name__}: {reason})",
-        reason=Reason.CONNECTION_ERROR,
-        retryable=True,
-    )
 
 
 def post_args(event: AlertEvent, channel: str, repeat_count: int = 0) -> dict[str, Any]:
@@ -170,7 +148,7 @@ class WebApiTransport:
                 what, exc.response.status_code, exc.response.data, exc.response.headers
             ) from None
         except Exception as exc:  # transport errors of urllib, as slack_sdk lets them through
-            raise _transport_error(exc, what) from None
+            raise transport_error(what, exc) from None
         return {"channel": response.get("channel", ""), "ts": response.get("ts", "")}
 
     def post(self, args: Mapping[str, Any]) -> dict[str, Any]:
@@ -184,7 +162,7 @@ def classify_api_error(what: str, status: int, data: Any, headers: Mapping[str, 
     """Map a Slack Web API failure to a ``DeliveryError``: the one place that knows Slack's codes."""
     code = data.get("error", "") if isinstance(data, Mapping) else ""
     if status == 429 or code == "ratelimited":
-        after = _retry_after(headers)
+        after = retry_after(headers)
         return DeliveryError(
             f"{what}: rate limited (Retry-After {after if after is not None else 'absent'})",
             reason=Reason.RATE_LIMITED,
@@ -251,12 +229,12 @@ class SlackWebhookSink(RequestSink):
         try:
             response = self._webhook_client().send_dict(dict(request))
         except Exception as exc:
-            raise _transport_error(exc, what) from None
+            raise transport_error(what, exc) from None
         if response.status_code == 200:
             return {"status": 200}
         body = (response.body or "").strip()[:100]
         if response.status_code == 429:
-            after = _retry_after(response.headers)
+            after = retry_after(response.headers)
             raise DeliveryError(
                 f"{what}: rate limited", reason=Reason.RATE_LIMITED, retryable=True, retry_after=after
             )
